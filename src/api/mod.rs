@@ -1,0 +1,1 @@
+//! HTTP routes on hyper: the State Backed API, `/rt`, `/metrics` and `/healthz`.

@@ -1,0 +1,1 @@
+//! Subscriber sets per instance; each committed change is serialized once and shared.

@@ -1,0 +1,1 @@
+//! One task per WebSocket connection: subscriptions, commands, pings, bounded outbound queue.

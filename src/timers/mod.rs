@@ -1,0 +1,1 @@
+//! Durable delayed events (`after`, delayed sends), re-armed on restart.
