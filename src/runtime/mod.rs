@@ -159,3 +159,90 @@ pub fn public_context(context: &Value) -> Value {
         _ => Value::Object(Default::default()),
     }
 }
+
+/// The machine runtime. Cheap to clone; all clones share engine, caches and workers.
+///
+/// Placeholder surface: the signatures below are the contract the rest of the server uses.
+#[derive(Clone)]
+pub struct Runtime {
+    config: Arc<RuntimeConfig>,
+}
+
+impl MachineCode {
+    /// Wraps module bytes, refusing them above `max_bytes`; the kind is told by the wasm magic.
+    pub fn new(bytes: Vec<u8>, max_bytes: usize) -> Result<Self, RuntimeError> {
+        if bytes.len() > max_bytes {
+            return Err(RuntimeError::BundleTooLarge {
+                size: bytes.len(),
+                limit: max_bytes,
+            });
+        }
+        let kind = if bytes.starts_with(b"\0asm") {
+            CodeKind::RawWasm
+        } else {
+            CodeKind::JsBundle
+        };
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(&bytes);
+        let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Self {
+            kind,
+            hash: hash.into(),
+            bytes: bytes.into(),
+        })
+    }
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        Ok(Self {
+            config: Arc::new(config),
+        })
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// Loads the module in a fresh guest and reports what it exports.
+    pub async fn check(&self, _code: &MachineCode) -> Result<BundleInfo, RuntimeError> {
+        Err(RuntimeError::Internal("runtime not built yet".into()))
+    }
+
+    /// The initial snapshot of a new instance.
+    pub async fn init(
+        &self,
+        _code: &MachineCode,
+        _input: &InitInput,
+    ) -> Result<Step, RuntimeError> {
+        Err(RuntimeError::Internal("runtime not built yet".into()))
+    }
+
+    /// The next snapshot after `event` (an object with `type`).
+    pub async fn transition(
+        &self,
+        _code: &MachineCode,
+        _snapshot: &str,
+        _event: &Value,
+    ) -> Result<Step, RuntimeError> {
+        Err(RuntimeError::Internal("runtime not built yet".into()))
+    }
+
+    /// `allowRead({machineInstanceName, state, context, authContext})`.
+    pub async fn allow_read(
+        &self,
+        _code: &MachineCode,
+        _args: &Value,
+    ) -> Result<bool, RuntimeError> {
+        Err(RuntimeError::Internal("runtime not built yet".into()))
+    }
+
+    /// `allowWrite({type: "event"|"initialization", …})`.
+    pub async fn allow_write(
+        &self,
+        _code: &MachineCode,
+        _args: &Value,
+    ) -> Result<bool, RuntimeError> {
+        Err(RuntimeError::Internal("runtime not built yet".into()))
+    }
+}

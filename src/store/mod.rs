@@ -141,9 +141,13 @@ pub struct Commit {
 /// The result of a compare-and-set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CasOutcome {
-    Applied { version: u64 },
+    Applied {
+        version: u64,
+    },
     /// The expectation did not hold; `current` is the stored version, if any.
-    Conflict { current: Option<u64> },
+    Conflict {
+        current: Option<u64>,
+    },
 }
 
 /// A page request: an opaque cursor from a previous page, and a size.
@@ -205,8 +209,7 @@ pub trait Store: Send + Sync + 'static {
     async fn get_upload(&self, id: &str) -> Result<Option<UploadRecord>, StoreError>;
     async fn delete_upload(&self, id: &str) -> Result<(), StoreError>;
 
-    async fn load_instance(&self, key: &InstanceKey)
-        -> Result<Option<InstanceRecord>, StoreError>;
+    async fn load_instance(&self, key: &InstanceKey) -> Result<Option<InstanceRecord>, StoreError>;
     /// A read that sees every write acknowledged before it began (SERIAL on ScyllaDB).
     async fn load_instance_linearizable(
         &self,
