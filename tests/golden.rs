@@ -48,17 +48,19 @@ golden! {
 
 #[test]
 fn every_golden_machine_has_a_test() {
-    let suite = suite();
-    let untested: Vec<&str> = suite
-        .expected
-        .machines
-        .iter()
-        .map(|m| m.name.as_str())
-        .filter(|name| !COVERED.contains(name))
-        .collect();
-    assert!(untested.is_empty(), "machines without a test: {untested:?}");
-    assert!(suite.expected.machines.len() >= 12);
-    assert_eq!(suite.expected.xstate, json!({"4": "4.38.3", "5": "5.33.3"}));
+    common::within(TEST_TIMEOUT, || {
+        let suite = suite();
+        let untested: Vec<&str> = suite
+            .expected
+            .machines
+            .iter()
+            .map(|m| m.name.as_str())
+            .filter(|name| !COVERED.contains(name))
+            .collect();
+        assert!(untested.is_empty(), "machines without a test: {untested:?}");
+        assert!(suite.expected.machines.len() >= 12);
+        assert_eq!(suite.expected.xstate, json!({"4": "4.38.3", "5": "5.33.3"}));
+    });
 }
 
 #[test]
@@ -103,6 +105,10 @@ fn a_snapshot_carries_history_into_a_fresh_runtime() {
 
 #[test]
 fn the_quickstart_toggle_runs_through_the_cli_as_documented() {
+    common::within(TEST_TIMEOUT, quickstart_through_the_cli);
+}
+
+fn quickstart_through_the_cli() {
     let suite = suite();
     let bundle = suite.bundle_path("quickstart/toggle.js");
     let bundle = bundle.to_str().expect("UTF-8 path");

@@ -45,8 +45,8 @@ pub struct RunArgs {
     /// Repeat to send several, in order.
     #[arg(long = "event", value_name = "EVENT")]
     events: Vec<String>,
-    /// Ask `allowWrite` before creating the instance and before each event, and `allowRead`
-    /// after each state, as the server would for this auth context; stop at the first denial.
+    /// Ask `allowWrite` before creating the instance and before each event, as the server does
+    /// for these requests, and stop at the first denial.
     #[arg(long)]
     authorize: bool,
     /// Add each step's normalized effects (timers, sends, logs) to its line.
@@ -145,14 +145,7 @@ async fn run_events(args: RunArgs) -> anyhow::Result<()> {
             "context": context,
             "authContext": auth_context,
         });
-        authorize(
-            &runtime,
-            &code,
-            "allowWrite",
-            &init_args,
-            "creating the instance",
-        )
-        .await?;
+        authorize(&runtime, &code, &init_args, "creating the instance").await?;
     }
     let input = InitInput {
         machine_instance_name: instance.to_owned(),
@@ -168,10 +161,8 @@ async fn run_events(args: RunArgs) -> anyhow::Result<()> {
     for (index, event) in events.iter().enumerate() {
         let what = format!("event {} {}", index + 1, event);
         if args.authorize {
-            let read_args = authorizer_args(instance, &step, &auth_context, None);
-            authorize(&runtime, &code, "allowRead", &read_args, &what).await?;
-            let write_args = authorizer_args(instance, &step, &auth_context, Some(event));
-            authorize(&runtime, &code, "allowWrite", &write_args, &what).await?;
+            let write_args = event_authorizer_args(instance, &step, &auth_context, event);
+            authorize(&runtime, &code, &write_args, &what).await?;
         }
         step = runtime
             .transition(&code, &step.snapshot, event)
@@ -182,36 +173,30 @@ async fn run_events(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The argument State Backed passes to `allowRead` (no event) or to `allowWrite` for an event.
-fn authorizer_args(instance: &str, step: &Step, auth: &Value, event: Option<&Value>) -> Value {
-    let mut args = json!({
+/// The argument State Backed passes to `allowWrite` for an event.
+fn event_authorizer_args(instance: &str, step: &Step, auth: &Value, event: &Value) -> Value {
+    json!({
+        "type": "event",
         "machineInstanceName": instance,
         "state": step.state,
         "context": step.context,
+        "event": event,
         "authContext": auth,
-    });
-    if let Some(event) = event {
-        args["type"] = "event".into();
-        args["event"] = event.clone();
-    }
-    args
+    })
 }
 
 async fn authorize(
     runtime: &Runtime,
     code: &MachineCode,
-    authorizer: &str,
     args: &Value,
     what: &str,
 ) -> anyhow::Result<()> {
-    let allowed = if authorizer == "allowRead" {
-        runtime.allow_read(code, args).await
-    } else {
-        runtime.allow_write(code, args).await
-    }
-    .with_context(|| format!("{authorizer} failed before {what}"))?;
+    let allowed = runtime
+        .allow_write(code, args)
+        .await
+        .with_context(|| format!("allowWrite failed before {what}"))?;
     if !allowed {
-        bail!("{authorizer} denied {what} for this auth context");
+        bail!("allowWrite denied {what} for this auth context");
     }
     Ok(())
 }
