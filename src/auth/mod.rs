@@ -170,6 +170,14 @@ impl Authenticator {
     }
 }
 
+/// The token of an `authorization` header value: `Bearer <token>`, scheme case-insensitive.
+/// `None` for any other scheme or an empty token.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 fn refused(e: TokenError) -> ApiError {
     tracing::debug!(reason = %e, "token refused");
     ApiError::Unauthenticated(e.to_string())
@@ -186,5 +194,19 @@ fn parse_act_as(header: &str) -> Result<Value, ApiError> {
             ACT_AS_HEADER,
             format!("x-statebacked-act is not valid JSON: {e}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_taken_from_the_authorization_header() {
+        assert_eq!(bearer_token("Bearer abc.def.ghi"), Some("abc.def.ghi"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic dXNlcjpwYXNz"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("abc.def.ghi"), None);
     }
 }
