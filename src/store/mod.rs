@@ -18,6 +18,7 @@ use base64::Engine as _;
 
 use crate::ids::{InstanceKey, KeyId, MachineName, MachineVersionId};
 
+pub mod contract;
 pub mod memory;
 
 /// Why a store call failed.
