@@ -67,8 +67,8 @@ fn instance_record(version: u64) -> InstanceRecord {
     let n = i64::try_from(version).expect("test versions are small");
     InstanceRecord {
         machine_version: MachineVersionId::generate(),
-        desired_machine_version: (version % 2 == 0).then(MachineVersionId::generate),
-        status: if version % 3 == 0 {
+        desired_machine_version: version.is_multiple_of(2).then(MachineVersionId::generate),
+        status: if version.is_multiple_of(3) {
             InstanceStatus::Paused
         } else {
             InstanceStatus::Running
@@ -79,7 +79,7 @@ fn instance_record(version: u64) -> InstanceRecord {
         state: serde_json::json!({ "s": format!("s{version}") }),
         context: serde_json::json!({ "n": version, "public": { "label": "ünï" } }),
         tags: vec![format!("t{version}")],
-        done: version % 5 == 0,
+        done: version.is_multiple_of(5),
         write_id: uuid::Uuid::new_v4(),
         created_at_ms: 1_700_000_000_000,
         updated_at_ms: 1_700_000_000_000 + n,
