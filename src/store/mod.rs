@@ -19,6 +19,7 @@ use base64::Engine as _;
 use crate::ids::{InstanceKey, KeyId, MachineName, MachineVersionId};
 
 pub mod contract;
+pub mod embedded;
 pub mod memory;
 
 /// Why a store call failed.
