@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::ids::{InstanceKey, MachineName, MachineVersionId};
-use crate::store::{InstanceRecord, StoreError};
+use crate::store::{InstanceRecord, InstanceStatus, StoreError};
 
 type Bytes = TableDefinition<'static, &'static [u8], &'static [u8]>;
 
@@ -165,6 +165,20 @@ pub(super) fn decode_instance(bytes: &[u8]) -> Result<InstanceRecord, StoreError
         )));
     }
     Ok(record)
+}
+
+/// The fields of an instance that a listing shows; the rest of the record is skipped unread.
+#[derive(serde::Deserialize)]
+pub(super) struct SummaryFields {
+    pub created_at_ms: i64,
+    pub machine_version: MachineVersionId,
+    pub status: InstanceStatus,
+}
+
+pub(super) fn decode_instance_summary(bytes: &[u8]) -> Result<SummaryFields, StoreError> {
+    instance_version(bytes)?;
+    serde_json::from_slice(&bytes[9..])
+        .map_err(|e| StoreError::Corrupt(format!("instance summary: {e}")))
 }
 
 pub(super) fn encode_raw(raw: &[u8]) -> Vec<u8> {
