@@ -195,6 +195,11 @@ async fn a_failed_commit_poisons_the_store_until_reopened() {
         assert!(message.contains("refuses writes"), "{message}");
         let retry = store.commit(commit(&k, Expect::Version(1), 2)).await;
         assert!(matches!(retry, Err(StoreError::Backend(_))), "{retry:?}");
+        assert_eq!(
+            store.stats().commits,
+            1,
+            "nothing is committed once poisoned"
+        );
 
         let read = store.load_instance(&k).await.unwrap().unwrap();
         assert_eq!(read.version, 1, "reads keep serving the last good commit");
@@ -210,6 +215,87 @@ async fn a_failed_commit_poisons_the_store_until_reopened() {
             store.commit(again).await.unwrap(),
             CasOutcome::Applied { version: 2 }
         );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_op_of_a_failed_batch_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    within(async {
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        store.fail_next_commit();
+        let tasks: Vec<_> = (0..32)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                let c = commit(&key("m", &format!("i{i}")), Expect::Absent, 1);
+                tokio::spawn(async move { store.commit(c).await })
+            })
+            .collect();
+        for t in tasks {
+            let outcome = t.await.unwrap();
+            assert!(
+                matches!(outcome, Err(StoreError::Backend(_))),
+                "{outcome:?}"
+            );
+        }
+        let stats = store.stats();
+        assert_eq!((stats.commits, stats.ops), (0, 0), "{stats:?}");
+        assert!(stats.failed_batches >= 1 && stats.poisoned, "{stats:?}");
+    })
+    .await;
+    within(async {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let machine = MachineName::parse("m").unwrap();
+        let listed = store
+            .list_instances(&machine, &PageRequest::default())
+            .await;
+        assert!(
+            listed.unwrap().items.is_empty(),
+            "the failed batch left nothing"
+        );
+    })
+    .await;
+}
+
+/// Writes racing a shutdown are either committed and acknowledged, or refused and absent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_commits_what_was_queued_and_refuses_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outcomes = Vec::new();
+    within(async {
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                let c = commit(&key("m", &format!("i{i}")), Expect::Absent, 1);
+                tokio::spawn(async move { store.commit(c).await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        store.shutdown().await.unwrap();
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+    })
+    .await;
+    within(async {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        for (i, outcome) in outcomes.iter().enumerate() {
+            let stored = store
+                .load_instance(&key("m", &format!("i{i}")))
+                .await
+                .unwrap();
+            match outcome {
+                Ok(CasOutcome::Applied { version: 1 }) => {
+                    assert!(stored.is_some(), "acknowledged i{i} is on disk")
+                }
+                Err(StoreError::Unavailable(_)) => {
+                    assert!(stored.is_none(), "refused i{i} was not written")
+                }
+                other => panic!("i{i}: unexpected outcome {other:?}"),
+            }
+        }
     })
     .await;
 }
