@@ -99,13 +99,23 @@ async fn check(args: CheckArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let line = json!({
-        "ok": true,
-        "xstateMajor": info.xstate_major,
-        "exports": info.exports,
-    });
-    println!("{line}");
+    let line = CheckLine {
+        ok: true,
+        xstate_major: info.xstate_major,
+        exports: &info.exports,
+    };
+    println!("{}", serde_json::to_string(&line)?);
     Ok(())
+}
+
+/// The line `machine check` prints for a usable bundle. Field order is the printed order.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CheckLine<'a> {
+    ok: bool,
+    /// 4 or 5 for JavaScript bundles, null for raw-wasm machines.
+    xstate_major: Option<u8>,
+    exports: &'a [String],
 }
 
 /// One line of `machine run` output. Field order is the printed order.
@@ -371,6 +381,20 @@ mod tests {
         assert_eq!(gunzip(&zipped, 5000).unwrap().len(), 1000);
         assert_eq!(gunzip(&zipped, 10).unwrap().len(), 11);
         assert!(gunzip(b"\x1f\x8bnot really", 10).is_err());
+    }
+
+    #[test]
+    fn check_lines_print_ok_first() {
+        let exports = vec!["allowRead".to_owned(), "allowWrite".to_owned()];
+        let line = CheckLine {
+            ok: true,
+            xstate_major: Some(4),
+            exports: &exports,
+        };
+        assert_eq!(
+            serde_json::to_string(&line).unwrap(),
+            r#"{"ok":true,"xstateMajor":4,"exports":["allowRead","allowWrite"]}"#
+        );
     }
 
     #[test]
