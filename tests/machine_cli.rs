@@ -251,3 +251,70 @@ fn run_with_effects_shows_the_timers_a_step_arms() {
         );
     });
 }
+
+/// Builds `examples/raw-wasm-toggle` (a machine written in Rust against the machine ABI) for
+/// `wasm32-wasip1`, in its own target directory under `target/`.
+fn raw_wasm_toggle() -> PathBuf {
+    let example = repo_root().join("examples").join("raw-wasm-toggle");
+    let target = repo_root().join("target").join("raw-wasm-toggle");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip1"])
+        .arg("--manifest-path")
+        .arg(example.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .expect("cargo starts");
+    assert!(
+        status.success(),
+        "building {} for wasm32-wasip1 failed ({status}); \
+         `rustup target add wasm32-wasip1` installs the target",
+        example.display()
+    );
+    target
+        .join("wasm32-wasip1")
+        .join("release")
+        .join("raw_wasm_toggle.wasm")
+}
+
+#[test]
+fn raw_wasm_machines_are_checked_and_run_like_bundles() {
+    within(TEST_TIMEOUT, || {
+        let wasm = path_arg(raw_wasm_toggle());
+        let out = machine(&["check", &wasm]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert_eq!(
+            out.json_lines(),
+            vec![json!({"ok": true, "xstateMajor": null, "exports": ["allowRead", "allowWrite"]})]
+        );
+
+        let out = machine(&["run", &wasm, "--event", "toggle", "--event", "toggle"]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        let steps: Vec<_> = out
+            .json_lines()
+            .iter()
+            .map(|l| {
+                (
+                    l["state"].clone(),
+                    l["publicContext"]["toggleCount"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                (json!("off"), json!(1)),
+                (json!("on"), json!(1)),
+                (json!("off"), json!(2))
+            ]
+        );
+
+        let out = machine(&["run", &wasm, "--deadline-ms", "300", "--event", "spin"]);
+        assert_fails_mentioning(&out, &["event 1", "spin", "300ms deadline"]);
+        assert_eq!(
+            out.json_lines().len(),
+            1,
+            "the initial state is printed: {out:?}"
+        );
+    });
+}
