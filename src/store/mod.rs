@@ -15,6 +15,8 @@ use serde_json::Value;
 
 use crate::ids::{InstanceKey, KeyId, MachineName, MachineVersionId};
 
+pub mod scylla;
+
 /// Why a store call failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
