@@ -1,7 +1,7 @@
 //! Shared pieces of the ScyllaDB store tests: the CQL parser, wire encoding, the table model
 //! and the scripted node, plus records to commit.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod cql;
 pub mod model;
