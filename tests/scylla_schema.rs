@@ -9,8 +9,7 @@ use std::process::Command;
 
 use scylla_proxy::RequestOpcode;
 use scylla_support::{
-    config_for, parsed_schema, schema_statements, within, LwtShape, ScriptedNode, Schema,
-    KEYSPACE,
+    config_for, parsed_schema, schema_statements, within, LwtShape, Schema, ScriptedNode, KEYSPACE,
 };
 use statewire::store::scylla::schema::{render, SchemaParams, SCHEMA_TEMPLATE};
 use statewire::store::scylla::{statement_texts, ScyllaStore};
@@ -94,7 +93,10 @@ fn every_table_and_column_of_schema_cql_is_commented() {
         } else if in_table && trimmed.starts_with("PRIMARY KEY") {
             in_table = false;
         } else if in_table && !trimmed.is_empty() && !trimmed.starts_with("--") {
-            assert!(trimmed.contains("--"), "column without a comment: {trimmed}");
+            assert!(
+                trimmed.contains("--"),
+                "column without a comment: {trimmed}"
+            );
         }
         previous = trimmed;
     }
@@ -110,10 +112,20 @@ fn statewire() -> Command {
 fn schema_command_prints_the_schema_with_keyspace_and_replication() {
     let replication = "{'class':'NetworkTopologyStrategy','dc1':3}";
     let out = statewire()
-        .args(["schema", "--keyspace", "prod_sw", "--replication", replication])
+        .args([
+            "schema",
+            "--keyspace",
+            "prod_sw",
+            "--replication",
+            replication,
+        ])
         .output()
         .expect("statewire runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let expected = render(&SchemaParams {
         keyspace: "prod_sw".into(),
         replication: replication.into(),
@@ -141,7 +153,14 @@ async fn schema_apply_sends_every_statement_and_the_store_then_connects() {
         let addr = node.addr.to_string();
         let out = tokio::task::spawn_blocking(move || {
             statewire()
-                .args(["schema", "--apply", "--keyspace", KEYSPACE, "--scylla-nodes", &addr])
+                .args([
+                    "schema",
+                    "--apply",
+                    "--keyspace",
+                    KEYSPACE,
+                    "--scylla-nodes",
+                    &addr,
+                ])
                 .output()
                 .expect("statewire runs")
         })
@@ -150,7 +169,10 @@ async fn schema_apply_sends_every_statement_and_the_store_then_connects() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
         let expected = schema_statements(KEYSPACE);
-        assert!(stderr.contains(&format!("{} statements", expected.len())), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{} statements", expected.len())),
+            "{stderr}"
+        );
         let sent: Vec<String> = node
             .seen()
             .into_iter()
@@ -192,13 +214,19 @@ async fn connect_names_missing_tables_and_columns() {
         assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
         assert!(message.contains("missing tables: transitions"), "{message}");
         assert!(message.contains("instances.write_id"), "{message}");
-        assert!(message.contains("statewire schema --keyspace sw_wire --apply"), "{message}");
+        assert!(
+            message.contains("statewire schema --keyspace sw_wire --apply"),
+            "{message}"
+        );
         let prepared_store_statements = node
             .seen()
             .iter()
             .filter(|s| s.opcode == RequestOpcode::Prepare && s.cql.contains("sw_wire."))
             .count();
-        assert_eq!(prepared_store_statements, 0, "nothing prepared on a bad schema");
+        assert_eq!(
+            prepared_store_statements, 0,
+            "nothing prepared on a bad schema"
+        );
         node.stop().await;
     })
     .await;

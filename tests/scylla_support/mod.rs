@@ -74,7 +74,7 @@ pub fn record(version: u64, write_id: uuid::Uuid) -> InstanceRecord {
         version,
         ts_ms: 1_000 + version as i64,
         snapshot: format!("{{\"v\":{version}}}"),
-        state: json!({"on": version % 2 == 0}),
+        state: json!({"on": version.is_multiple_of(2)}),
         context: json!({"public": {"n": version}}),
         tags: vec!["t".to_owned()],
         done: false,
@@ -98,7 +98,7 @@ pub fn commit(key: &InstanceKey, expect: Expect) -> Commit {
             version,
             created_at_ms: 1_700_000_000_000 + version as i64,
             event: json!({"type": "toggle"}),
-            state: json!({"on": version % 2 == 0}),
+            state: json!({"on": version.is_multiple_of(2)}),
         }),
     }
 }

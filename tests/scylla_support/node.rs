@@ -309,7 +309,7 @@ impl NodeState {
                     "CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {{'class': 'x'}}"
                 ));
             }
-            statements.extend(schema.tables.values().map(|t| table_ddl(t)));
+            statements.extend(schema.tables.values().map(table_ddl));
             statements.push(cql.to_owned());
             return match Schema::parse(&statements) {
                 Ok(parsed) => {

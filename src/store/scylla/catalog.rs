@@ -10,14 +10,12 @@ use scylla::DeserializeRow;
 
 use super::errors::{classify, from_execution, from_pager, malformed};
 use super::lwt;
-use super::rows::{
-    cql_limit, cursor_position, cursor_text, encode_cursor, invalid_cursor, json_text, page_limit,
-    KeyRow, MachineRow, UploadRow, VersionRow,
-};
+use super::rows::{cql_limit, cursor_text, json_text, KeyRow, MachineRow, UploadRow, VersionRow};
 use super::ScyllaStore;
 use crate::ids::{KeyId, MachineName, MachineVersionId};
 use crate::store::{
-    KeyRecord, MachineRecord, Page, PageRequest, StoreError, UploadRecord, VersionRecord,
+    encode_cursor, KeyRecord, MachineRecord, Page, PageRequest, StoreError, UploadRecord,
+    VersionRecord,
 };
 
 /// Largest chunk of bundle bytes stored in one cell.
@@ -96,7 +94,7 @@ impl ScyllaStore {
         &self,
         page: &PageRequest,
     ) -> Result<Page<MachineRecord>, StoreError> {
-        let limit = page_limit(page);
+        let limit = page.effective_limit();
         let fetch = cql_limit(limit + 1);
         let result = match cursor_text(page)? {
             None => {
@@ -279,9 +277,10 @@ impl ScyllaStore {
         machine: &MachineName,
         page: &PageRequest,
     ) -> Result<Page<VersionRecord>, StoreError> {
-        let limit = page_limit(page);
-        let before = cursor_position(page)?
-            .map(|p| parse_version_position(&p).ok_or_else(invalid_cursor))
+        let limit = page.effective_limit();
+        let before = page
+            .position()?
+            .map(|p| parse_version_position(&p).ok_or(StoreError::InvalidCursor))
             .transpose()?;
         let what = "versions_of_machine";
         let pager = self
@@ -376,7 +375,7 @@ impl ScyllaStore {
     }
 
     pub(super) async fn key_page(&self, page: &PageRequest) -> Result<Page<KeyRecord>, StoreError> {
-        let limit = page_limit(page);
+        let limit = page.effective_limit();
         let fetch = cql_limit(limit + 1);
         let result = match cursor_text(page)? {
             None => {

@@ -12,13 +12,10 @@ use tracing::error;
 
 use super::errors::{from_execution, malformed};
 use super::instances::key_values;
-use super::rows::{
-    cql_limit, cursor_position, encode_cursor, invalid_cursor, json_text, page_limit, to_bigint,
-    TransitionRow,
-};
+use super::rows::{cql_limit, json_text, to_bigint, TransitionRow};
 use super::ScyllaStore;
 use crate::ids::InstanceKey;
-use crate::store::{Commit, Page, PageRequest, StoreError, TransitionRecord};
+use crate::store::{encode_cursor, Commit, Page, PageRequest, StoreError, TransitionRecord};
 
 /// Versions per history partition. Part of the schema: changing it orphans existing history.
 pub const HISTORY_BUCKET_VERSIONS: u64 = 1024;
@@ -104,10 +101,10 @@ impl ScyllaStore {
         key: &InstanceKey,
         page: &PageRequest,
     ) -> Result<Page<TransitionRecord>, StoreError> {
-        let limit = page_limit(page);
-        let below = match cursor_position(page)? {
+        let limit = page.effective_limit();
+        let below = match page.position()? {
             Some(bytes) => {
-                let be: [u8; 8] = bytes.try_into().map_err(|_| invalid_cursor())?;
+                let be: [u8; 8] = bytes.try_into().map_err(|_| StoreError::InvalidCursor)?;
                 Some(u64::from_be_bytes(be))
             }
             None => None,

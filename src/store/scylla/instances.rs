@@ -25,30 +25,12 @@ pub(super) fn key_values(key: &InstanceKey) -> (&str, &str) {
 /// The bigint versions of a commit: the one it writes and the one it expects, if any.
 /// Refuses a commit whose record does not carry the version its expectation produces.
 fn commit_versions(c: &Commit) -> Result<(i64, Option<i64>), StoreError> {
-    let (next, expected) = match c.expect {
-        Expect::Absent => (Some(1), None),
-        Expect::Version(n) => (n.checked_add(1), Some(n)),
+    let next = c.validate()?;
+    let expected = match c.expect {
+        Expect::Absent => None,
+        Expect::Version(n) => Some(to_bigint("version", n)?),
     };
-    let refuse = |what: String| StoreError::Backend(format!("commit for {}: {what}", c.key));
-    let next = next.ok_or_else(|| refuse(format!("{:?} has no successor", c.expect)))?;
-    if c.next.version != next {
-        return Err(refuse(format!(
-            "record carries version {}, expected {next}",
-            c.next.version
-        )));
-    }
-    if let Some(t) = &c.transition {
-        if t.version != next {
-            return Err(refuse(format!(
-                "transition carries version {}, expected {next}",
-                t.version
-            )));
-        }
-    }
-    Ok((
-        to_bigint("version", next)?,
-        expected.map(|e| to_bigint("version", e)).transpose()?,
-    ))
+    Ok((to_bigint("version", next)?, expected))
 }
 
 impl ScyllaStore {

@@ -8,10 +8,10 @@ use futures_util::future::try_join_all;
 
 use super::errors::{from_execution, malformed};
 use super::instances::key_values;
-use super::rows::{cql_limit, cursor_text, encode_cursor, invalid_cursor, page_limit};
+use super::rows::{cql_limit, cursor_text};
 use super::ScyllaStore;
 use crate::ids::{InstanceKey, InstanceName, MachineName};
-use crate::store::{InstanceSummary, Page, PageRequest, StoreError};
+use crate::store::{encode_cursor, InstanceSummary, Page, PageRequest, StoreError};
 
 /// Names read from the index per round trip by `has_instances`.
 const PROBE_BATCH: usize = 100;
@@ -71,10 +71,10 @@ impl ScyllaStore {
         machine: &MachineName,
         page: &PageRequest,
     ) -> Result<Page<InstanceSummary>, StoreError> {
-        let limit = page_limit(page);
+        let limit = page.effective_limit();
         let mut after = cursor_text(page)?;
         if let Some(a) = &after {
-            InstanceName::parse(a.as_str()).map_err(|_| invalid_cursor())?;
+            InstanceName::parse(a.as_str()).map_err(|_| StoreError::InvalidCursor)?;
         }
         let mut items: Vec<(InstanceName, InstanceSummary)> = Vec::new();
         // Read one more than the page so the cursor is set only when another item exists.

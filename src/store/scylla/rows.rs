@@ -3,7 +3,6 @@
 //! JSON documents travel as text; versions and times as bigint. A row that cannot become a
 //! record is reported as [`StoreError::Corrupt`], naming the table and key.
 
-use base64::Engine as _;
 use scylla::DeserializeRow;
 use serde_json::Value;
 
@@ -13,49 +12,17 @@ use crate::store::{
     UploadRecord, VersionRecord,
 };
 
-/// Page size used when a request asks for 0 items.
-pub(super) const DEFAULT_PAGE_LIMIT: usize = 100;
-
-/// The number of items a page request asks for.
-pub(super) fn page_limit(page: &PageRequest) -> usize {
-    if page.limit == 0 {
-        DEFAULT_PAGE_LIMIT
-    } else {
-        page.limit
-    }
-}
-
 /// A CQL `LIMIT` for `n` items (saturating; pages never approach `i32::MAX`).
 pub(super) fn cql_limit(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-/// An opaque page cursor: unpadded base64url of the position after which the next page starts.
-pub(super) fn encode_cursor(position: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(position)
-}
-
-/// The position inside a cursor, or `None` for the first page.
-pub(super) fn cursor_position(page: &PageRequest) -> Result<Option<Vec<u8>>, StoreError> {
-    page.cursor
-        .as_deref()
-        .map(|c| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(c)
-                .map_err(|_| invalid_cursor())
-        })
-        .transpose()
-}
-
-/// The position inside a cursor that must be UTF-8 text (a name).
+/// The position inside a cursor that must be UTF-8 text (a name), or `None` for the first
+/// page.
 pub(super) fn cursor_text(page: &PageRequest) -> Result<Option<String>, StoreError> {
-    cursor_position(page)?
-        .map(|p| String::from_utf8(p).map_err(|_| invalid_cursor()))
+    page.position()?
+        .map(|p| String::from_utf8(p).map_err(|_| StoreError::InvalidCursor))
         .transpose()
-}
-
-pub(super) fn invalid_cursor() -> StoreError {
-    StoreError::Backend("invalid page cursor".to_owned())
 }
 
 /// A stored version as CQL bigint.
@@ -282,20 +249,20 @@ impl TransitionRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::encode_cursor;
 
     #[test]
-    fn cursors_round_trip_and_garbage_is_refused() {
+    fn text_cursors_round_trip_and_garbage_is_refused() {
         let page = PageRequest {
             cursor: Some(encode_cursor(b"toggle-7")),
             limit: 0,
         };
         assert_eq!(cursor_text(&page).unwrap().as_deref(), Some("toggle-7"));
-        assert_eq!(page_limit(&page), DEFAULT_PAGE_LIMIT);
         let bad = PageRequest {
-            cursor: Some("not base64!".into()),
+            cursor: Some(encode_cursor(&[0xff, 0xfe])),
             limit: 5,
         };
-        assert!(cursor_position(&bad).is_err());
+        assert!(matches!(cursor_text(&bad), Err(StoreError::InvalidCursor)));
     }
 
     #[test]
