@@ -98,6 +98,16 @@ impl ScriptedNode {
             .collect()
     }
 
+    /// Puts `rule` before all others (e.g. to drop a connection on a chosen request).
+    pub fn prepend_rule(&mut self, rule: RequestRule) {
+        self.proxy.running_nodes[0].prepend_request_rules(vec![rule]);
+    }
+
+    /// Answers a raw EXECUTE frame as the node would (records it, runs the model).
+    pub fn execute_frame(&self, frame: &RequestFrame) {
+        self.state.execute(frame);
+    }
+
     pub fn clear_seen(&self) {
         self.state.seen.lock().clear();
     }

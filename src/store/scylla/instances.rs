@@ -5,6 +5,8 @@
 //! or `UPDATE … IF version = ?`; then, if it applied, the history row is appended. When the
 //! transaction's reply is lost, the outcome is settled before answering (see [`super::settle`]).
 
+use std::time::Duration;
+
 use tracing::{debug, warn};
 
 use super::errors::{classify, from_execution, malformed, Failure};
@@ -17,6 +19,11 @@ use crate::store::{CasOutcome, Commit, Expect, InstanceRecord, StoreError};
 
 /// How often `delete_instance` re-reads and retries when writes keep moving the version.
 const DELETE_ATTEMPTS: usize = 5;
+
+/// Attempts of the settling read; after a broken connection the pool needs a moment to
+/// reconnect, so an unavailable read is retried with a growing pause.
+const SETTLE_READ_ATTEMPTS: u32 = 4;
+const SETTLE_READ_FIRST_PAUSE: Duration = Duration::from_millis(100);
 
 pub(super) fn key_values(key: &InstanceKey) -> (&str, &str) {
     (key.machine.as_str(), key.instance.as_str())
@@ -177,10 +184,7 @@ impl ScyllaStore {
     ) -> Result<CasOutcome, StoreError> {
         let mut repeated = false;
         loop {
-            let row = self.load_instance_at(&c.key, true).await.map_err(|e| {
-                warn!(instance = %c.key, error = %e, "settling read failed; commit outcome unknown");
-                StoreError::Unknown
-            })?;
+            let row = self.settling_read(&c.key).await?;
             match judge(c, row.as_ref()) {
                 Verdict::Applied => {
                     return Ok(CasOutcome::Applied {
@@ -208,6 +212,26 @@ impl ScyllaStore {
                 Verdict::ExpectationHolds => return Err(StoreError::Unknown),
             }
         }
+    }
+
+    /// A linearizable read of the instance; [`StoreError::Unknown`] if it cannot be done.
+    async fn settling_read(&self, key: &InstanceKey) -> Result<Option<InstanceRecord>, StoreError> {
+        let mut pause = SETTLE_READ_FIRST_PAUSE;
+        for attempt in 1..=SETTLE_READ_ATTEMPTS {
+            match self.load_instance_at(key, true).await {
+                Ok(row) => return Ok(row),
+                Err(StoreError::Unavailable(cause)) if attempt < SETTLE_READ_ATTEMPTS => {
+                    debug!(instance = %key, attempt, %cause, "settling read unavailable; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                Err(e) => {
+                    warn!(instance = %key, error = %e, "settling read failed; commit outcome unknown");
+                    return Err(StoreError::Unknown);
+                }
+            }
+        }
+        Err(StoreError::Unknown)
     }
 
     /// The commit's version is buried under later writes; its history row names its writer.
