@@ -7,7 +7,7 @@
 //!   reply was lost; `lwt` reads `[applied]` replies; `errors` classifies driver failures.
 //! - `history`: transition rows in version buckets; `listing`: the per-machine name index.
 //! - `catalog`: machines, versions, bundles, uploads, keys and server-wide values.
-//! - `schema`: `schema.cql`, its placeholders and the tables it defines.
+//! - `schema`: `schema.cql`, its template fields and the tables it defines.
 //!
 //! Consistency: plain reads and writes at `consistency` (LOCAL_QUORUM by default); the Paxos
 //! phase of transactions at `serial_consistency` (LOCAL_SERIAL by default); linearizable reads

@@ -1,4 +1,4 @@
-//! `schema.cql`: filling in its placeholders, splitting it into statements, and the tables and
+//! `schema.cql`: filling in its template fields, splitting it into statements, and the tables and
 //! columns it defines (which `connect` checks against the cluster).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,7 +10,7 @@ use super::connect::open_session;
 use super::errors::classify;
 use crate::store::StoreError;
 
-/// The schema file shipped with this build, with `{{…}}` placeholders.
+/// The schema file shipped with this build, with `{{…}}` template fields.
 pub const SCHEMA_TEMPLATE: &str = include_str!("../../../schema.cql");
 
 /// Replication used when none is given: three replicas in every datacenter.
@@ -223,14 +223,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rendering_fills_every_placeholder() {
+    fn rendering_fills_every_template_field() {
         let script = render(&SchemaParams {
             keyspace: "sw_test".into(),
             replication: "{'class': 'NetworkTopologyStrategy', 'dc1': 3}".into(),
             no_tablets: true,
         })
         .unwrap();
-        assert!(!script.contains("{{"), "placeholder left");
+        assert!(!script.contains("{{"), "template field left");
         let first = &split_statements(&script)[0];
         assert_eq!(
             first,
