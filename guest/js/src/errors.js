@@ -12,10 +12,13 @@ export class GuestError extends Error {
 export const invalidBundle = (message) => new GuestError('invalid-bundle', message);
 export const badInput = (message) => new GuestError('bad-input', message);
 
-/** QuickJS reports an exhausted heap as `InternalError: out of memory`. */
+/**
+ * QuickJS reports an exhausted heap as `InternalError: out of memory`, or throws `null` when it
+ * cannot even allocate that error. (A machine that throws `null` itself is taken for the same.)
+ */
 export function isOutOfMemory(error) {
+  if (error === null) return true;
   return (
-    error !== null &&
     typeof error === 'object' &&
     error.name === 'InternalError' &&
     error.message === 'out of memory'

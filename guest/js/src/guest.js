@@ -46,12 +46,18 @@ export function createGuest({ importModule, host = {} }) {
 
   function configure(input) {
     const settings = parseObject(input, 'configure input');
-    const bytes = settings.heapLimitBytes;
-    if (bytes !== undefined) {
-      if (!Number.isSafeInteger(bytes) || bytes <= 0) {
-        throw badInput('heapLimitBytes must be a positive integer');
+    const limits = [
+      ['heapLimitBytes', host.setHeapLimit],
+      ['stackLimitBytes', host.setStackLimit],
+    ];
+    for (const [name] of limits) {
+      const bytes = settings[name];
+      if (bytes !== undefined && (!Number.isSafeInteger(bytes) || bytes <= 0)) {
+        throw badInput(`${name} must be a positive integer`);
       }
-      if (typeof host.setHeapLimit === 'function') host.setHeapLimit(bytes);
+    }
+    for (const [name, apply] of limits) {
+      if (settings[name] !== undefined && typeof apply === 'function') apply(settings[name]);
     }
     return {};
   }
