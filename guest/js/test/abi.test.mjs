@@ -65,11 +65,13 @@ describe('loading a bundle', () => {
 });
 
 describe('calls on a loaded machine', () => {
-  test('configure accepts a heap limit and rejects nonsense', TIMEOUT, async () => {
+  test('configure accepts heap and stack limits and rejects nonsense', TIMEOUT, async () => {
     const guest = await guestFor(await bundle('toggle4.js'));
     assert.deepEqual(await guest.call(OP.configure, { heapLimitBytes: 64 << 20 }), { ok: {} });
-    const bad = await guest.call(OP.configure, { heapLimitBytes: -1 });
-    assert.equal(bad.error.kind, 'bad-input');
+    assert.deepEqual(await guest.call(OP.configure, { stackLimitBytes: 64 << 10 }), { ok: {} });
+    for (const settings of [{ heapLimitBytes: -1 }, { stackLimitBytes: 1.5 }, { heapLimitBytes: '1' }]) {
+      assert.equal((await guest.call(OP.configure, settings)).error.kind, 'bad-input');
+    }
   });
 
   test('an unknown operation is unsupported-op', TIMEOUT, async () => {
@@ -122,6 +124,35 @@ describe('calls on a loaded machine', () => {
     const output = await guest.transition(initial.snapshot, { type: 'BIG' });
     assert.equal(output.error.kind, 'machine-threw');
     assert.match(output.error.message, /not JSON/);
+  });
+});
+
+describe('error kinds', () => {
+  test('a thrown null is taken for an exhausted heap, as QuickJS throws null then', TIMEOUT, async () => {
+    const guest = await guestFor(await bundleSource(`
+      import { createMachine } from 'xstate';
+      export default createMachine({ initial: 'a', states: { a: {} } });
+      export const allowRead = () => { throw null; };
+      export const allowWrite = () => { throw new InternalErrorLike(); };
+      class InternalErrorLike extends Error {
+        constructor() { super('out of memory'); this.name = 'InternalError'; }
+      }`));
+    assert.equal((await guest.allowRead({})).error.kind, 'out-of-memory');
+    assert.equal((await guest.allowWrite({})).error.kind, 'out-of-memory');
+  });
+
+  test('a machine in xstate 5 error status is machine-threw', TIMEOUT, async () => {
+    const guest = await guestFor(await bundleSource(`
+      import { assign, createMachine } from 'xstate5';
+      export default createMachine({
+        initial: 'a',
+        states: { a: { on: { BAD: { actions: assign(() => { throw new Error('assign exploded'); }) } } } },
+      });
+      ${AUTHORIZERS}`));
+    const [initial] = await run(guest, []);
+    const output = await guest.transition(initial.snapshot, { type: 'BAD' });
+    assert.equal(output.error.kind, 'machine-threw');
+    assert.match(output.error.message, /assign exploded/);
   });
 });
 
