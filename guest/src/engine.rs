@@ -116,8 +116,8 @@ impl Engine {
             })
         });
         if answer::is_out_of_memory(&answer) {
-            // What the failed call allocated is garbage now, but QuickJS may not collect it
-            // before the next allocation hits the limit again.
+            // What the failed call allocated is garbage now; collect it at once instead of
+            // leaving it to QuickJS's allocation threshold, which may sit above the limit.
             self.runtime.run_gc();
         }
         answer

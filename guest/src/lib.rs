@@ -14,6 +14,8 @@
 mod answer;
 mod engine;
 mod modules;
+#[cfg(test)]
+mod tests;
 
 use std::cell::RefCell;
 
