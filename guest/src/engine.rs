@@ -35,7 +35,7 @@ const DEFAULT_HEAP_LIMIT_BYTES: usize = 112 * 1024 * 1024;
 /// Safe on a 1 MiB native stack (see the module comment).
 const DEFAULT_STACK_LIMIT_BYTES: usize = 48 * 1024;
 /// The shadow stack is 256 KiB (build.rs); a quarter stays for the frames QuickJS does not
-/// count (this crate's, rquickjs's, the glue's C calls).
+/// count (this crate's and rquickjs's, below the first JS call).
 const MAX_STACK_LIMIT_BYTES: usize = 192 * 1024;
 /// The `load` operation, whose input is module source, not JSON.
 const OP_LOAD: i32 = 1;
