@@ -24,8 +24,9 @@ const OP_ALLOW_READ = 4;
 const OP_ALLOW_WRITE = 5;
 
 /**
- * `importModule(specifier)` returns a promise of a module namespace; `host.setHeapLimit(bytes)`
- * applies the heap limit from `configure` (absent outside the engine).
+ * `importModule(specifier)` returns a promise of a module namespace. `host.setHeapLimit(bytes)`
+ * and `host.setStackLimit(bytes)` apply the limits `configure` receives; outside the engine
+ * they are absent and the limits are only validated.
  */
 export function createGuest({ importModule, host = {} }) {
   const logs = createLogSink();
