@@ -44,8 +44,8 @@ fi
 # Checkouts that share a target directory would otherwise overwrite each other's assets and
 # wasm between building and copying.
 mkdir -p "$guest_target"
-exec 9>"$guest_target/.build-guest.lock"
-flock 9
+exec {lock_fd}>"$guest_target/.build-guest.lock"
+flock "$lock_fd"
 
 assets="$guest_target/js-assets"
 node "$js/build.mjs" "$assets"

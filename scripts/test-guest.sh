@@ -15,8 +15,8 @@ fi
 (cd "$js" && npm test)
 
 mkdir -p "$guest_target"
-exec 9>"$guest_target/.build-guest.lock"
-flock 9
+exec {lock_fd}>"$guest_target/.build-guest.lock"
+flock "$lock_fd"
 node "$js/build.mjs" "$guest_target/js-assets"
 STATEWIRE_GUEST_JS_DIR="$guest_target/js-assets" CARGO_TARGET_DIR="$guest_target" \
   "${CARGO:-cargo}" test --locked --manifest-path "$repo/guest/Cargo.toml"
