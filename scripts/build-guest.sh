@@ -31,6 +31,8 @@ command -v node >/dev/null || fail "node is missing"
 command -v npm >/dev/null || fail "npm is missing"
 command -v flock >/dev/null || fail "flock is missing"
 [ -f /usr/include/wasm32-wasi/stdlib.h ] || fail "the wasi-libc headers are missing"
+[ -f "$(clang --target=wasm32-wasi --print-libgcc-file-name)" ] ||
+  fail "clang's runtime library for wasm32 is missing"
 if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-wasip1; then
   fail "the Rust target wasm32-wasip1 is missing"
 fi

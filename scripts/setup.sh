@@ -28,6 +28,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+if ! command -v rustup >/dev/null; then
+  echo "setup: rustup is missing; install the Rust toolchain with rustup first" >&2
+  exit 1
+fi
 if ! rustup target list --installed | grep -qx wasm32-wasip1; then
   echo "setup: adding the Rust target wasm32-wasip1"
   rustup target add wasm32-wasip1 >/dev/null
