@@ -1,6 +1,7 @@
 // A traffic light driven by `after` timers (a literal delay and a named delay read from
 // context), plus an explicit delayed send that a later event cancels. The host delivers the
 // timer events itself, so the scenario sends them as ordinary events.
+// `predictableActionArguments` is off here as well.
 import { actions, assign, createMachine } from "xstate";
 
 const { send, cancel } = actions;
@@ -12,7 +13,6 @@ export const allowWrite = () => true;
 export default createMachine(
   {
     id: "traffic",
-    predictableActionArguments: true,
     initial: "green",
     context: { public: { cycles: 0 }, redMs: 20000 },
     states: {
