@@ -1,7 +1,7 @@
 // A traffic light driven by `after` timers (a literal delay and a named delay read from
 // context), plus an explicit delayed send that a later event cancels. The host delivers the
-// timer events itself, so the scenario sends them as ordinary events.
-// `predictableActionArguments` is off here as well.
+// timer events itself, so the scenario sends them as ordinary events. It leaves
+// `predictableActionArguments` off.
 import { actions, assign, createMachine } from "xstate";
 
 const { send, cancel } = actions;
