@@ -139,5 +139,10 @@ fn first_use(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, transitions_one_core, transitions_all_cores, first_use);
+criterion_group!(
+    benches,
+    transitions_one_core,
+    transitions_all_cores,
+    first_use
+);
 criterion_main!(benches);

@@ -2,9 +2,9 @@
 
 mod runtime_support;
 
-use runtime_support::{init_input, runtime, toggle_code, within};
+use runtime_support::{config, init_input, runtime, toggle_code, within};
 use serde_json::json;
-use statewire::runtime::{CodeKind, RuntimeError};
+use statewire::runtime::{CodeKind, Runtime, RuntimeConfig, RuntimeError};
 
 #[tokio::test]
 async fn toggle_counts_each_entry_into_off() {
@@ -151,7 +151,11 @@ async fn machine_errors_are_reported_and_the_guest_keeps_serving() {
     within(300, async {
         let code = toggle_code().await;
         let dir = tempfile::tempdir().unwrap();
-        let rt = runtime(dir.path());
+        let rt = Runtime::new(RuntimeConfig {
+            workers: 1,
+            ..config(dir.path())
+        })
+        .unwrap();
         let first = rt.init(&code, &init_input("erin")).await.unwrap();
 
         let threw = rt
@@ -184,6 +188,7 @@ async fn machine_errors_are_reported_and_the_guest_keeps_serving() {
         let stats = rt.stats();
         assert_eq!(stats.traps, 0);
         assert_eq!(stats.templates_built, 1);
+        assert_eq!(stats.guests_created, 1, "clean errors keep the guest warm");
     })
     .await;
 }

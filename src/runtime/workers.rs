@@ -37,6 +37,15 @@ pub enum Request {
     Call { op: Op, input: Vec<u8> },
 }
 
+impl Request {
+    fn name(&self) -> &'static str {
+        match self {
+            Request::Check => "check",
+            Request::Call { op, .. } => op.name(),
+        }
+    }
+}
+
 pub enum Reply {
     Info(BundleInfo),
     Step(Step),
@@ -100,6 +109,7 @@ pub fn run(id: usize, shared: Arc<Shared>, watch: WatchSlot, jobs_rx: Receiver<J
     tracing::debug!(worker = id, "wasm worker started");
     while let Ok(job) = jobs_rx.recv() {
         let started = Instant::now();
+        let op = job.request.name();
         let result =
             std::panic::catch_unwind(AssertUnwindSafe(|| worker.execute(&job.code, job.request)))
                 .unwrap_or_else(|_| {
@@ -110,9 +120,9 @@ pub fn run(id: usize, shared: Arc<Shared>, watch: WatchSlot, jobs_rx: Receiver<J
             let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             let machine = machine_label(&job.code.hash);
             if matches!(e, RuntimeError::Internal(_)) {
-                tracing::error!(%machine, elapsed_ms, error = %e, "machine call failed");
+                tracing::error!(%machine, op, elapsed_ms, error = %e, "machine call failed");
             } else {
-                tracing::debug!(%machine, elapsed_ms, error = %e, "machine call failed");
+                tracing::debug!(%machine, op, elapsed_ms, error = %e, "machine call failed");
             }
         }
         let _ = job.reply_tx.send(result);
