@@ -11,15 +11,16 @@
 //! format version), never by the storage engine's own type encoding.
 
 use async_trait::async_trait;
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-use base64::Engine as _;
 
 use crate::ids::{InstanceKey, KeyId, MachineName, MachineVersionId};
 
 pub mod contract;
+pub mod embedded;
 pub mod memory;
+pub mod scylla;
 
 /// Why a store call failed.
 #[derive(Debug, Clone, thiserror::Error)]
