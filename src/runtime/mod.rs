@@ -214,6 +214,7 @@ pub struct Runtime {
 
 struct Inner {
     jobs_tx: crossbeam_channel::Sender<workers::Job>,
+    shared: Arc<workers::Shared>,
     counters: Arc<stats::Counters>,
     /// Shared with the workers, so the watchdog outlives any call still running.
     _watchdog: Arc<watchdog::Watchdog>,
@@ -266,6 +267,7 @@ impl Runtime {
             config: Arc::new(config),
             inner: Arc::new(Inner {
                 jobs_tx,
+                shared,
                 counters,
                 _watchdog: watchdog,
             }),
@@ -279,6 +281,16 @@ impl Runtime {
     /// What the runtime has done so far (cache hits, guests made, traps by kind).
     pub fn stats(&self) -> RuntimeStats {
         self.inner.counters.snapshot()
+    }
+
+    /// Compiles the JavaScript guest, or loads it from the artifact cache, so that the first
+    /// JavaScript machine does not wait for it (about a second to compile, milliseconds to
+    /// load). Runs on a blocking thread, not on the reactor.
+    pub async fn warm_up(&self) -> Result<(), RuntimeError> {
+        let shared = self.inner.shared.clone();
+        tokio::task::spawn_blocking(move || shared.js_module().map(drop))
+            .await
+            .map_err(|e| RuntimeError::Internal(format!("warm-up task failed: {e}")))?
     }
 
     /// Loads the module in a fresh guest and reports what it exports. The loaded machine is
@@ -399,7 +411,18 @@ fn unexpected_reply() -> RuntimeError {
     RuntimeError::Internal("a wasm worker answered a different request".into())
 }
 
-/// The JavaScript guest embedded in this build, if any.
-fn js_guest() -> Option<workers::JsGuest> {
-    None
+/// The JavaScript guest (`guest/`), built by `build.rs` and embedded in the binary.
+static JS_GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/statewire_guest.wasm"));
+
+/// The embedded JavaScript guest and its hash, computed once per process.
+fn js_guest() -> workers::JsGuest {
+    static HASH: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+    let hash = HASH.get_or_init(|| {
+        use sha2::Digest as _;
+        cache::hex(&sha2::Sha256::digest(JS_GUEST_WASM)).into()
+    });
+    workers::JsGuest {
+        hash: hash.clone(),
+        wasm: JS_GUEST_WASM,
+    }
 }

@@ -70,7 +70,7 @@ pub struct Shared {
     pub modules: ModuleCache,
     pub templates: Templates,
     pub counters: Arc<Counters>,
-    pub js_guest: Option<JsGuest>,
+    pub js_guest: JsGuest,
 }
 
 impl Shared {
@@ -84,18 +84,19 @@ impl Shared {
                 abi::validate(&module).map_err(RuntimeError::InvalidBundle)?;
                 Ok(module)
             }
-            CodeKind::JsBundle => {
-                let guest = self.js_guest.as_ref().ok_or_else(|| {
-                    RuntimeError::Internal("this build has no JavaScript guest".into())
-                })?;
-                let module = self.modules.module(&guest.hash, guest.wasm).map_err(|e| {
-                    RuntimeError::Internal(format!("cannot compile the JavaScript guest: {e}"))
-                })?;
-                abi::validate(&module)
-                    .map_err(|e| RuntimeError::Internal(format!("JavaScript guest: {e}")))?;
-                Ok(module)
-            }
+            CodeKind::JsBundle => self.js_module(),
         }
+    }
+
+    /// The compiled JavaScript guest.
+    pub fn js_module(&self) -> Result<Module, RuntimeError> {
+        let guest = &self.js_guest;
+        let module = self.modules.module(&guest.hash, guest.wasm).map_err(|e| {
+            RuntimeError::Internal(format!("cannot compile the JavaScript guest: {e}"))
+        })?;
+        abi::validate(&module)
+            .map_err(|e| RuntimeError::Internal(format!("JavaScript guest: {e}")))?;
+        Ok(module)
     }
 }
 

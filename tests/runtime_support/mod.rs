@@ -43,6 +43,59 @@ pub fn toggle_wasm() -> Vec<u8> {
     .clone()
 }
 
+/// The machine `tests/fixtures/machines/<name>.js` bundled as `smply` bundles machines (esbuild,
+/// ES module, XState imported from `npm:xstate`), with the esbuild that building the guest
+/// installed under `guest/js/node_modules`. Bundles may also carry their own copy of a
+/// package found there (e.g. `xstate5`).
+pub fn js_bundle(name: &str) -> Vec<u8> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let modules = root.join("guest/js/node_modules");
+    let esbuild = modules.join(".bin/esbuild");
+    assert!(
+        esbuild.is_file(),
+        "{} is missing: build the crate once (build.rs installs it) or run scripts/setup.sh",
+        esbuild.display()
+    );
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("bundles")
+        .join(format!("{name}-{}.js", std::process::id()));
+    let output = Command::new(esbuild)
+        .arg(root.join(format!("tests/fixtures/machines/{name}.js")))
+        .args([
+            "--bundle",
+            "--platform=browser",
+            "--format=esm",
+            "--minify",
+            "--keep-names",
+            "--legal-comments=none",
+            "--drop:debugger",
+            "--define:process.env.NODE_ENV=\"production\"",
+            "--external:npm:xstate",
+            "--alias:xstate=npm:xstate",
+            "--log-level=warning",
+        ])
+        .arg(format!("--outfile={}", out.display()))
+        .env("NODE_PATH", &modules)
+        .output()
+        .expect("esbuild runs");
+    assert!(
+        output.status.success(),
+        "bundling {name} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let bundle = std::fs::read(&out).expect("esbuild wrote the bundle");
+    let _ = std::fs::remove_file(&out);
+    bundle
+}
+
+/// A bundled JavaScript machine as machine code, built off the reactor.
+pub async fn js_code(name: &'static str) -> MachineCode {
+    let bundle = tokio::task::spawn_blocking(move || js_bundle(name))
+        .await
+        .unwrap();
+    MachineCode::new(bundle, 10_000_000).unwrap()
+}
+
 /// The toggle machine as machine code, built off the reactor.
 pub async fn toggle_code() -> MachineCode {
     let wasm = tokio::task::spawn_blocking(toggle_wasm).await.unwrap();
