@@ -261,6 +261,18 @@ async fn modules_that_break_the_abi_or_trap_while_loading_are_reported() {
             "{err:?}"
         );
 
+        // Unbounded recursion ends on the stack guard, not in the host.
+        let deep = wat(r#"(module (memory (export "memory") 1)
+            (func (export "statewire_abi_version") (result i32) (i32.const 1))
+            (func (export "statewire_input") (param i32) (result i32) (i32.const 0))
+            (func $call (export "statewire_call") (param i32 i32) (result i64)
+              (call $call (local.get 0) (local.get 1))))"#);
+        let err = rt.check(&deep).await;
+        assert!(
+            matches!(err, Err(RuntimeError::Trap(ref m)) if m.contains("stack")),
+            "{err:?}"
+        );
+
         // Output inside memory but not JSON (zeros).
         let zeros = abi_module("", "(i64.const 0x0000080000000004)");
         let err = rt.check(&zeros).await;

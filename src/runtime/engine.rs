@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::ptr::NonNull;
 
 use wasmer::sys::vm::{
-    LinearMemory, MemoryStyle, TableStyle, Trap, VMMemory, VMMemoryDefinition, VMTable,
+    LinearMemory, MemoryStyle, TableStyle, Trap, VMConfig, VMMemory, VMMemoryDefinition, VMTable,
     VMTableDefinition,
 };
 use wasmer::sys::{BaseTunables, Cranelift, EngineBuilder, NativeEngineExt, Tunables};
@@ -20,6 +20,16 @@ use wasmer::{Engine, MemoryError, MemoryType, Pages, TableType, WASM_PAGE_SIZE};
 /// The wasmer release this build links, part of every compiled-artifact cache key.
 /// It must follow the `=` pin in Cargo.toml (a unit test checks).
 pub const WASMER_VERSION: &str = "7.4.2";
+
+/// Native stack that wasm code runs on. wasmer's default is 1 MiB; QuickJS recursing inside C
+/// (`JSON.parse` or `JSON.stringify` of deeply nested values) needs about 11 bytes of native
+/// stack per byte of its own stack limit, so 8 MiB leaves room for the largest limit the
+/// JavaScript guest accepts (192 KiB). wasmer keeps these stacks per thread and reuses them.
+pub const WASM_STACK_BYTES: usize = 8 << 20;
+
+static VM_CONFIG: VMConfig = VMConfig {
+    wasm_stack_size: Some(WASM_STACK_BYTES),
+};
 
 thread_local! {
     static CAP_REFUSALS: Cell<u64> = const { Cell::new(0) };
@@ -56,7 +66,8 @@ pub fn engine_fingerprint(engine: &Engine) -> String {
     )
 }
 
-/// Delegates to wasmer's base tunables, with every memory's maximum clamped to `max_pages`.
+/// Delegates to wasmer's base tunables, with every memory's maximum clamped to `max_pages` and
+/// a larger native stack for wasm ([`WASM_STACK_BYTES`]).
 /// The clamp does not change compiled code (memories are always the static style), so the cap
 /// is not part of the artifact cache key.
 struct CappedTunables {
@@ -86,6 +97,10 @@ impl Tunables for CappedTunables {
 
     fn table_style(&self, table: &TableType) -> TableStyle {
         self.base.table_style(table)
+    }
+
+    fn vmconfig(&self) -> &VMConfig {
+        &VM_CONFIG
     }
 
     fn create_host_memory(

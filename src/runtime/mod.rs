@@ -51,7 +51,8 @@ pub struct RuntimeConfig {
     pub max_context_bytes: usize,
     /// Threads that run wasm calls.
     pub workers: usize,
-    /// Warm guests kept per machine module per worker.
+    /// Warm guests kept per machine module per worker. A worker runs one call at a time, so
+    /// it reuses one guest per machine; 0 makes every call start from a fresh copy.
     pub idle_guests_per_machine: usize,
 }
 
