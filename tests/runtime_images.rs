@@ -84,3 +84,52 @@ async fn every_new_guest_carries_the_memory_and_globals_load_left() {
     })
     .await;
 }
+
+/// `load` succeeds; `init` always reports `internal`.
+fn failing_module() -> MachineCode {
+    let internal = r#"{"error":{"kind":"internal","message":"glue failed"}}"#;
+    let data = |at: usize, text: &str| {
+        format!("(data (i32.const {at}) \"{}\")", text.replace('"', "\\\""))
+    };
+    let wat = format!(
+        r#"(module
+            (memory (export "memory") 1)
+            {} {} {}
+            (func (export "statewire_abi_version") (result i32) (i32.const 1))
+            (func (export "statewire_input") (param i32) (result i32) (i32.const 1024))
+            (func (export "statewire_call") (param $op i32) (param $len i32) (result i64)
+              (if (i32.eq (local.get $op) (i32.const 1)) (then (return {})))
+              (if (i32.eq (local.get $op) (i32.const 2)) (then (return {})))
+              {}))"#,
+        data(LOAD_AT, LOADED),
+        data(CONFIGURE_AT, UNSUPPORTED),
+        data(STEP_AT, internal),
+        packed(LOAD_AT, LOADED),
+        packed(STEP_AT, internal),
+        packed(CONFIGURE_AT, UNSUPPORTED),
+    );
+    let wasm = wasmer::wat2wasm(wat.as_bytes()).unwrap().into_owned();
+    MachineCode::new(wasm, 1 << 20).unwrap()
+}
+
+#[tokio::test]
+async fn a_guest_that_reports_an_internal_failure_is_replaced() {
+    within(120, async {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = Runtime::new(RuntimeConfig {
+            workers: 1,
+            ..config(dir.path())
+        })
+        .unwrap();
+        let code = failing_module();
+        for _ in 0..2 {
+            let failed = rt.init(&code, &init_input("a")).await;
+            assert!(
+                matches!(failed, Err(statewire::runtime::RuntimeError::Internal(ref m)) if m.contains("glue failed")),
+                "{failed:?}"
+            );
+        }
+        assert_eq!(rt.stats().guests_created, 2, "each call got a fresh guest");
+    })
+    .await;
+}

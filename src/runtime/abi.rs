@@ -106,8 +106,10 @@ pub struct GuestError {
 }
 
 impl GuestError {
-    pub fn is_out_of_memory(&self) -> bool {
-        self.kind == "out-of-memory"
+    /// Whether the guest that reported this must be dropped: after `out-of-memory` its
+    /// memory stays at the cap, and after `internal` the module itself asks to be discarded.
+    pub fn spoils_guest(&self) -> bool {
+        matches!(self.kind.as_str(), "out-of-memory" | "internal")
     }
 
     pub fn is_unsupported_op(&self) -> bool {

@@ -204,8 +204,8 @@ fn count_fault(counters: &Counters, fault: &Fault) {
 }
 
 /// The reply for an operation's output, and whether the guest may serve further calls: yes
-/// after a clean result or a clean error, no after `out-of-memory` (its memory stays at the
-/// cap) or output that breaks the ABI.
+/// after a clean result or a clean error, no after `out-of-memory` or `internal`, or output
+/// that breaks the ABI.
 fn decode_reply(
     op: Op,
     output: &[u8],
@@ -240,7 +240,7 @@ fn decoded<T: DeserializeOwned>(
     match abi::decode::<T>(output) {
         Ok(Ok(value)) => (Ok(value), true),
         Ok(Err(e)) => {
-            let keep = !e.is_out_of_memory();
+            let keep = !e.spoils_guest();
             (Err(e.into_runtime_error(op)), keep)
         }
         Err(violation) => (Err(abi_violation(kind, violation)), false),
