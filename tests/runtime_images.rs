@@ -81,6 +81,7 @@ async fn every_new_guest_carries_the_memory_and_globals_load_left() {
             stats.guests_created, 3,
             "no guest is kept with no idle slots"
         );
+        assert_eq!(stats.guests_live, 0);
     })
     .await;
 }

@@ -132,6 +132,10 @@ async fn traps_and_exits_discard_the_guest_only() {
             stats.guests_created, 3,
             "one guest at first, one after each trap"
         );
+        assert_eq!(
+            stats.guests_live, 1,
+            "trapped guests are gone; one stays warm"
+        );
     })
     .await;
 }

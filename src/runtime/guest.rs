@@ -16,6 +16,7 @@ use wasmer::{
 
 use super::abi::{self, Op};
 use super::engine::cap_refusals;
+use super::stats::{Counters, LiveGuest};
 use super::wasi::{self, ProcExit, WasiEnv};
 use super::watchdog::WatchSlot;
 
@@ -65,6 +66,8 @@ pub struct Guest {
     /// Pointer and capacity of the guest's input buffer, once it handed one out.
     input_buf: Option<(u32, u32)>,
     interrupter: Interrupter,
+    /// Held by guests that serve callers, for the `guests_live` gauge.
+    live: Option<LiveGuest>,
 }
 
 impl Guest {
@@ -116,7 +119,14 @@ impl Guest {
             call_fn,
             input_buf: None,
             interrupter,
+            live: None,
         })
+    }
+
+    /// Counts this guest in the `guests_live` gauge until it is dropped.
+    pub fn counted(mut self, counters: &Arc<Counters>) -> Self {
+        self.live = Some(LiveGuest::new(counters));
+        self
     }
 
     /// Calls `_initialize` when the module exports it.

@@ -137,7 +137,7 @@ impl Template {
     }
 
     /// A new guest in the state the template was in right after `load`.
-    pub fn new_guest(&self, counters: &Counters) -> Result<Guest, RuntimeError> {
+    pub fn new_guest(&self, counters: &Arc<Counters>) -> Result<Guest, RuntimeError> {
         let restored =
             Guest::instantiate(&self.engine, &self.module, &self.machine).and_then(|mut guest| {
                 guest.restore(&self.image)?;
@@ -149,7 +149,7 @@ impl Template {
             ))
         })?;
         bump(&counters.guests_created);
-        Ok(guest)
+        Ok(guest.counted(counters))
     }
 }
 
@@ -205,7 +205,7 @@ impl MachinePool {
     }
 
     /// An idle guest, or a new one from the template.
-    pub fn take(&mut self, counters: &Counters) -> Result<Guest, RuntimeError> {
+    pub fn take(&mut self, counters: &Arc<Counters>) -> Result<Guest, RuntimeError> {
         match self.idle.pop() {
             Some(guest) => Ok(guest),
             None => self.template.new_guest(counters),

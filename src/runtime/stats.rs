@@ -1,8 +1,9 @@
 //! Counters of what the runtime did, for metrics and for tests that must observe caching.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-/// A point-in-time copy of the runtime's counters. Every field only grows.
+/// A point-in-time copy of the runtime's counters. Every field except `guests_live` only grows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RuntimeStats {
     /// Compiled modules loaded from the artifact cache on disk.
@@ -23,6 +24,8 @@ pub struct RuntimeStats {
     pub out_of_memory: u64,
     /// Any other trap.
     pub traps: u64,
+    /// Guests alive now (warm in a pool, or serving a call); the only field that can go down.
+    pub guests_live: u64,
 }
 
 /// The live counters behind [`RuntimeStats`].
@@ -37,6 +40,24 @@ pub struct Counters {
     pub deadline_exceeded: AtomicU64,
     pub out_of_memory: AtomicU64,
     pub traps: AtomicU64,
+    guests_live: AtomicU64,
+}
+
+/// Counts one live guest from creation to drop, so the gauge cannot drift.
+#[derive(Debug)]
+pub struct LiveGuest(Arc<Counters>);
+
+impl LiveGuest {
+    pub fn new(counters: &Arc<Counters>) -> Self {
+        counters.guests_live.fetch_add(1, Ordering::Relaxed);
+        Self(counters.clone())
+    }
+}
+
+impl Drop for LiveGuest {
+    fn drop(&mut self) {
+        self.0.guests_live.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Adds one to a counter.
@@ -57,6 +78,7 @@ impl Counters {
             deadline_exceeded: get(&self.deadline_exceeded),
             out_of_memory: get(&self.out_of_memory),
             traps: get(&self.traps),
+            guests_live: get(&self.guests_live),
         }
     }
 }
