@@ -85,6 +85,7 @@ fn commit(i: usize, version: u64) -> Commit {
             write_id: uuid::Uuid::new_v4(),
             created_at_ms: 0,
             updated_at_ms: version as i64,
+            effects: Default::default(),
         },
         transition: Some(TransitionRecord {
             version,

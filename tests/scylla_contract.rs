@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scylla_support::{config_for, parsed_schema, within, LwtShape, ScriptedNode, KEYSPACE};
-use statewire::store::contract;
+use statewire::store::contract::{self, WakeIndex};
 use statewire::store::scylla::schema::{self, SchemaParams};
 use statewire::store::scylla::{ScyllaConfig, ScyllaStore};
 use statewire::store::Store;
@@ -19,7 +19,7 @@ async fn run_over_the_wire(shape: LwtShape) {
     config.verify_schema = true;
     let store = ScyllaStore::connect(&config).await.expect("store connects");
     let store: Arc<dyn Store> = Arc::new(store);
-    contract::run_all(Arc::clone(&store)).await;
+    contract::run_all(Arc::clone(&store), WakeIndex::MayKeepStale).await;
     store.shutdown().await.unwrap();
     node.stop().await;
 }
@@ -63,7 +63,7 @@ async fn contract_holds_on_a_real_cluster() {
             .expect("schema applies");
         let store: Arc<dyn Store> =
             Arc::new(ScyllaStore::connect(&config).await.expect("store connects"));
-        contract::run_all(Arc::clone(&store)).await;
+        contract::run_all(Arc::clone(&store), WakeIndex::MayKeepStale).await;
         store.shutdown().await.unwrap();
     };
     tokio::time::timeout(Duration::from_secs(600), run)

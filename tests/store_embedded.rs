@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use statewire::ids::{InstanceKey, InstanceName, KeyId, MachineName, MachineVersionId};
+use statewire::store::contract::WakeIndex;
 use statewire::store::embedded::{EmbeddedStore, FILE_NAME};
+use statewire::store::Wakeup;
 use statewire::store::{
     contract, CasOutcome, Commit, Expect, InstanceRecord, InstanceStatus, KeyRecord, MachineRecord,
     PageRequest, Store, StoreError, TransitionRecord, VersionRecord,
@@ -42,6 +44,7 @@ fn record(version: u64) -> InstanceRecord {
         write_id: uuid::Uuid::new_v4(),
         created_at_ms: 1_000,
         updated_at_ms: 1_000 + version as i64,
+        effects: Default::default(),
     }
 }
 
@@ -67,7 +70,11 @@ fn commit(key: &InstanceKey, expect: Expect, version: u64) -> Commit {
 async fn embedded_store_passes_the_store_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-    within(contract::run_all(Arc::clone(&store) as Arc<dyn Store>)).await;
+    within(contract::run_all(
+        Arc::clone(&store) as Arc<dyn Store>,
+        WakeIndex::Exact,
+    ))
+    .await;
     let stats = store.stats();
     assert!(stats.commits > 0 && stats.ops >= stats.commits, "{stats:?}");
     assert!(
@@ -377,14 +384,14 @@ async fn a_file_from_a_newer_format_is_refused_with_its_version() {
     let dir = tempfile::tempdir().unwrap();
     within(async {
         drop(EmbeddedStore::open(dir.path()).unwrap());
-        stamp_format_version(dir.path(), 1);
-        drop(EmbeddedStore::open(dir.path()).expect("the current format opens"));
         stamp_format_version(dir.path(), 2);
+        drop(EmbeddedStore::open(dir.path()).expect("the current format opens"));
+        stamp_format_version(dir.path(), 3);
         let refused = EmbeddedStore::open(dir.path());
         let Err(StoreError::Backend(message)) = refused else {
             panic!("a newer format is refused");
         };
-        assert!(message.contains("format version 2"), "{message}");
+        assert!(message.contains("format version 3"), "{message}");
     })
     .await;
 }
@@ -396,7 +403,131 @@ async fn the_format_version_name_is_reserved() {
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let name = "statewire.store.format_version";
         assert!(store.put_meta(name, b"\0\0\0\x09").await.is_err());
-        assert_eq!(store.get_meta(name).await.unwrap(), Some(vec![0, 0, 0, 1]));
+        assert_eq!(store.get_meta(name).await.unwrap(), Some(vec![0, 0, 0, 2]));
+    })
+    .await;
+}
+
+/// Puts an instance value the way the first file format stored it: format byte 1, the
+/// version, then JSON without any effect state.
+fn put_format_1_instance(dir: &Path, key_bytes: &[u8], record: &InstanceRecord) {
+    let db = redb::Database::create(dir.join(FILE_NAME)).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let def: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("instances");
+        let mut instances = txn.open_table(def).unwrap();
+        let mut value = vec![1u8];
+        value.extend_from_slice(&record.version.to_be_bytes());
+        let json = serde_json::to_vec(record).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&json).contains("effects"),
+            "empty effect state is left out, as in the first format"
+        );
+        value.extend_from_slice(&json);
+        instances.insert(key_bytes, value.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+#[tokio::test]
+async fn a_format_1_file_is_upgraded_and_its_instances_read_with_empty_effects() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key("door", "old");
+    let old = record(3);
+    within(async {
+        drop(EmbeddedStore::open(dir.path()).unwrap());
+        stamp_format_version(dir.path(), 1);
+        put_format_1_instance(dir.path(), b"door\0old", &old);
+
+        let store = EmbeddedStore::open(dir.path()).expect("a format 1 file opens");
+        let name = "statewire.store.format_version";
+        assert_eq!(store.get_meta(name).await.unwrap(), Some(vec![0, 0, 0, 2]));
+        let loaded = store.load_instance(&k).await.unwrap();
+        assert_eq!(loaded.as_ref(), Some(&old));
+        assert!(loaded.unwrap().effects.is_empty());
+        let listed = store
+            .list_instances(&k.machine, &PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(listed.items.len(), 1);
+        assert!(store.due_wakeups(i64::MAX, 10).await.unwrap().is_empty());
+
+        let mut next = commit(&k, Expect::Version(3), 4);
+        next.next.effects.wake_at_ms = Some(77);
+        assert_eq!(
+            store.commit(next).await.unwrap(),
+            CasOutcome::Applied { version: 4 }
+        );
+        let due = store.due_wakeups(i64::MAX, 10).await.unwrap();
+        assert_eq!(
+            due,
+            [Wakeup {
+                wake_at_ms: 77,
+                key: k.clone()
+            }]
+        );
+        store.shutdown().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_format_1_instance_can_be_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key("door", "gone");
+    within(async {
+        drop(EmbeddedStore::open(dir.path()).unwrap());
+        stamp_format_version(dir.path(), 1);
+        put_format_1_instance(dir.path(), b"door\0gone", &record(1));
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert!(store.delete_instance(&k).await.unwrap());
+        assert_eq!(store.load_instance(&k).await.unwrap(), None);
+        store.shutdown().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wake_index_survives_reopening_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys: Vec<InstanceKey> = (0..6).map(|i| key("alarm", &format!("a{i}"))).collect();
+    within(async {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        for (i, k) in keys.iter().enumerate() {
+            let mut c = commit(k, Expect::Absent, 1);
+            c.next.effects.wake_at_ms = Some(1_000 - i as i64 * 100);
+            store.commit(c).await.unwrap();
+            if i % 2 == 0 {
+                let mut moved = commit(k, Expect::Version(1), 2);
+                moved.next.effects.wake_at_ms = (i != 0).then_some(5_000 + i as i64);
+                store.commit(moved).await.unwrap();
+            }
+        }
+        store.shutdown().await.unwrap();
+    })
+    .await;
+    within(async {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let mut expected = Vec::new();
+        for k in &keys {
+            let row = store.load_instance(k).await.unwrap().unwrap();
+            if let Some(wake_at_ms) = row.effects.wake_at_ms {
+                expected.push(Wakeup {
+                    wake_at_ms,
+                    key: k.clone(),
+                });
+            }
+        }
+        expected.sort();
+        assert_eq!(expected.len(), 5, "a0 cleared its wake time");
+        assert_eq!(store.due_wakeups(i64::MAX, 100).await.unwrap(), expected);
+        assert_eq!(
+            store.due_wakeups(700, 100).await.unwrap(),
+            expected[..2].to_vec(),
+            "a5 at 500 and a3 at 700"
+        );
+        let negative = store.due_wakeups(i64::MIN, 100).await.unwrap();
+        assert!(negative.is_empty());
     })
     .await;
 }
