@@ -65,7 +65,7 @@ fn effects_for(i: usize, version: u64) -> EffectState {
         attempts: (version % 5) as u32,
         next_attempt_at_ms: None,
     });
-    if version % 2 == 0 {
+    if version.is_multiple_of(2) {
         e.queue(OutboxMessage {
             id: format!("{version}:0"),
             to: serde_json::json!({ "kind": "parent" }),

@@ -329,6 +329,98 @@ mod tests {
         assert!(transition_key(&a, 255) < transition_key(&a, 256));
     }
 
+    fn record(version: u64, wake_at_ms: Option<i64>) -> InstanceRecord {
+        InstanceRecord {
+            machine_version: MachineVersionId::parse("ver_a").unwrap(),
+            desired_machine_version: None,
+            status: InstanceStatus::Running,
+            version,
+            ts_ms: 1,
+            snapshot: "{}".into(),
+            state: serde_json::json!("idle"),
+            context: serde_json::json!({}),
+            tags: vec![],
+            done: false,
+            write_id: uuid::Uuid::from_u128(7),
+            created_at_ms: 1,
+            updated_at_ms: 1,
+            effects: crate::store::EffectState {
+                wake_at_ms,
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn instance_headers_carry_version_and_wake_time() {
+        for wake in [None, Some(-5), Some(0), Some(1_700_000_000_000)] {
+            let r = record(42, wake);
+            let bytes = encode_instance(&r).unwrap();
+            let header = instance_header(&bytes).unwrap();
+            assert_eq!((header.version, header.wake_at_ms), (42, wake));
+            assert_eq!(decode_instance(&bytes).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn first_format_instance_values_decode_without_a_wake_time() {
+        let r = record(3, None);
+        let mut bytes = vec![RECORD_FORMAT];
+        bytes.extend_from_slice(&3u64.to_be_bytes());
+        bytes.extend_from_slice(&serde_json::to_vec(&r).unwrap());
+        let header = instance_header(&bytes).unwrap();
+        assert_eq!((header.version, header.wake_at_ms), (3, None));
+        assert_eq!(decode_instance(&bytes).unwrap(), r);
+        assert_eq!(decode_instance_summary(&bytes).unwrap().created_at_ms, 1);
+    }
+
+    #[test]
+    fn a_header_that_disagrees_with_its_record_is_corrupt() {
+        let mut bytes = encode_instance(&record(1, Some(10))).unwrap();
+        bytes[9] = 0;
+        assert!(matches!(
+            decode_instance(&bytes),
+            Err(StoreError::Corrupt(_))
+        ));
+        bytes[9] = 7;
+        assert!(matches!(
+            instance_header(&bytes),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            instance_header(&[2, 0, 0]),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn wakeup_keys_order_by_time_then_name_and_decode_back() {
+        let m = |s: &str| MachineName::parse(s).unwrap();
+        let k = |machine: &str, instance: &str| {
+            InstanceKey::new(m(machine), InstanceName::parse(instance).unwrap())
+        };
+        let entries = [
+            (-10, k("b", "a")),
+            (5, k("a", "z")),
+            (5, k("ab", "a")),
+            (5, k("b", "a")),
+            (5, k("b", "ab")),
+            (6, k("a", "a")),
+        ];
+        let keys: Vec<Vec<u8>> = entries.iter().map(|(t, k)| wakeup_key(*t, k)).collect();
+        assert!(
+            keys.windows(2).all(|w| w[0] < w[1]),
+            "byte order is (time, key) order"
+        );
+        for ((t, key), bytes) in entries.iter().zip(&keys) {
+            let decoded = decode_wakeup_key(bytes).unwrap();
+            assert_eq!((decoded.wake_at_ms, &decoded.key), (*t, key));
+        }
+        let after_5 = wakeups_after_time(5).unwrap();
+        assert!(keys[4] < after_5 && after_5 <= keys[5]);
+        assert_eq!(wakeups_after_time(i64::MAX), None);
+    }
+
     #[test]
     fn values_with_an_unknown_record_format_are_corrupt() {
         assert!(matches!(decode_raw(&[2, 1]), Err(StoreError::Corrupt(_))));
