@@ -34,8 +34,8 @@ pub struct EffectState {
     /// Messages to other instances that are not yet delivered, in the order they were queued.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub outbox: Vec<OutboxMessage>,
-    /// Delivery ids of inbound messages already applied, oldest first, at most
-    /// [`RECEIVED_CAPACITY`] of them.
+    /// Delivery ids of inbound messages already applied, oldest first. Kept to at most
+    /// [`RECEIVED_CAPACITY`] by [`EffectState::record_received`]; the store does not check it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub received: Vec<String>,
     /// The earliest time (ms since the epoch) at which the host wants to act on this instance

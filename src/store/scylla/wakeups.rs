@@ -166,8 +166,8 @@ enum Slice {
 }
 
 impl ScyllaStore {
-    /// Writes the entry for the wake time `c.next` carries, unless this process already wrote
-    /// one that scans still see. Runs before the commit's transaction.
+    /// Writes the entry for `wake_at_ms` (the wake time of the record being committed), unless
+    /// this process already wrote one that scans still see. Runs before the transaction.
     pub(super) async fn write_wakeup_intent(
         &self,
         key: &InstanceKey,
