@@ -4,7 +4,7 @@
 //! All of it is written by the same compare-and-set as the snapshot, so a transition and the
 //! effects it scheduled become durable together or not at all. The store does not interpret
 //! any of it except [`EffectState::wake_at_ms`], which every backend keeps in a wake-up index
-//! (see [`super::Wakeup`]). The helpers here are pure; the host decides what to change and
+//! (see [`super::Wakeup`]). The methods here are pure; the host decides what to change and
 //! when, and computes `wake_at_ms` (usually with [`EffectState::earliest_due_ms`]).
 //!
 //! Every field has a serde default, so records written before effect state existed decode
