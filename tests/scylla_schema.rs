@@ -251,7 +251,7 @@ async fn connect_reports_a_missing_keyspace() {
 async fn connect_reports_an_unreachable_cluster_by_address() {
     within(async {
         // A loopback address no test node listens on.
-        let addr = SocketAddr::new(scylla_proxy::get_exclusive_local_address(), 9042);
+        let addr = SocketAddr::new(scylla_support::node::fresh_loopback_ip(), 9042);
         let err = match ScyllaStore::connect(&config_for(addr)).await {
             Ok(_) => panic!("connected to nothing"),
             Err(e) => e,
