@@ -24,6 +24,7 @@ use wasmer::{CompileError, Engine, Module};
 use super::engine::engine_fingerprint;
 use super::lru::Lru;
 use super::stats::{bump, Counters};
+use crate::metrics::runtime::{self as metrics, CacheLookup};
 
 /// Compiled modules kept in memory. Not configurable yet: each machine version with raw wasm
 /// has its own module (a few MB of code), while every JavaScript machine shares one.
@@ -81,6 +82,7 @@ impl ModuleCache {
             .clone();
         let mut slot = slot.lock();
         if let Some(module) = slot.as_ref() {
+            metrics::module_lookup(CacheLookup::MemoryHit);
             return Ok(module.clone());
         }
         let path = self.path_for(wasm_hash);
@@ -105,6 +107,7 @@ impl ModuleCache {
 
     fn compile(&self, wasm_hash: &str, wasm: &[u8]) -> Result<Module, CompileError> {
         let started = Instant::now();
+        metrics::module_lookup(CacheLookup::Miss);
         let module = Module::new(&self.engine, wasm)?;
         bump(&self.counters.artifacts_compiled);
         tracing::info!(
@@ -128,6 +131,7 @@ impl ModuleCache {
         match self.decode(bytes) {
             Ok(module) => {
                 bump(&self.counters.artifacts_loaded);
+                metrics::module_lookup(CacheLookup::DiskHit);
                 Some(module)
             }
             Err(reason) => {

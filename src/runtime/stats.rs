@@ -3,6 +3,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::metrics::LiveGauge;
+
 /// A point-in-time copy of the runtime's counters. Every field except `guests_live` only grows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RuntimeStats {
@@ -43,20 +45,27 @@ pub struct Counters {
     guests_live: AtomicU64,
 }
 
-/// Counts one live guest from creation to drop, so the gauge cannot drift.
+/// Counts one live guest from creation to drop, in these counters and in the live-guest
+/// metric, so neither can drift.
 #[derive(Debug)]
-pub struct LiveGuest(Arc<Counters>);
+pub struct LiveGuest {
+    counters: Arc<Counters>,
+    _metric: LiveGauge,
+}
 
 impl LiveGuest {
     pub fn new(counters: &Arc<Counters>) -> Self {
         counters.guests_live.fetch_add(1, Ordering::Relaxed);
-        Self(counters.clone())
+        Self {
+            counters: counters.clone(),
+            _metric: crate::metrics::runtime::live_guest(),
+        }
     }
 }
 
 impl Drop for LiveGuest {
     fn drop(&mut self) {
-        self.0.guests_live.fetch_sub(1, Ordering::Relaxed);
+        self.counters.guests_live.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

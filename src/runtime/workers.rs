@@ -28,6 +28,7 @@ use super::pool::{
 use super::stats::{bump, Counters};
 use super::watchdog::WatchSlot;
 use super::{BundleInfo, CodeKind, MachineCode, RuntimeConfig, RuntimeError, Step};
+use crate::metrics::runtime as metrics;
 
 /// What a caller asks of a machine.
 pub enum Request {
@@ -174,13 +175,15 @@ impl Worker {
         let mut guest = pool.take(counters)?;
         bump(&counters.calls);
         let started = Instant::now();
-        let output = guest
-            .call(op, &input, watch, config.call_deadline)
-            .inspect_err(|fault| count_fault(counters, fault))
+        let output = guest.call(op, &input, watch, config.call_deadline);
+        metrics::call_finished(op.name(), code.kind, started.elapsed());
+        let output = output
+            .inspect_err(|fault| count_fault(counters, code.kind, fault))
             .map_err(|fault| fault_error(fault, code.kind, config.call_deadline))?;
         let (reply, keep_guest) = decode_reply(op, &output, &pool.template, config);
         if matches!(reply, Err(RuntimeError::OutOfMemory)) {
             bump(&counters.out_of_memory);
+            metrics::fault(code.kind, metrics::Fault::OutOfMemory);
         }
         if keep_guest {
             pool.give_back(guest, config.idle_guests_per_machine);
@@ -195,12 +198,14 @@ impl Worker {
     }
 }
 
-fn count_fault(counters: &Counters, fault: &Fault) {
-    match fault {
-        Fault::Deadline => bump(&counters.deadline_exceeded),
-        Fault::OutOfMemory => bump(&counters.out_of_memory),
-        Fault::Trap(_) | Fault::Abi(_) => bump(&counters.traps),
-    }
+fn count_fault(counters: &Counters, kind: CodeKind, fault: &Fault) {
+    let (counter, label) = match fault {
+        Fault::Deadline => (&counters.deadline_exceeded, metrics::Fault::Deadline),
+        Fault::OutOfMemory => (&counters.out_of_memory, metrics::Fault::OutOfMemory),
+        Fault::Trap(_) | Fault::Abi(_) => (&counters.traps, metrics::Fault::Trap),
+    };
+    bump(counter);
+    metrics::fault(kind, label);
 }
 
 /// The reply for an operation's output, and whether the guest may serve further calls: yes

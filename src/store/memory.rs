@@ -22,6 +22,7 @@ use super::{
     VersionRecord, Wakeup,
 };
 use crate::ids::{InstanceKey, InstanceName, KeyId, MachineName, MachineVersionId};
+use crate::metrics::store::{self as metrics, Backend};
 
 /// A non-durable store for tests and ephemeral servers.
 #[derive(Default)]
@@ -299,6 +300,7 @@ impl Store for MemoryStore {
             Expect::Version(n) => current == Some(n),
         };
         if !holds {
+            metrics::conflict(Backend::Memory);
             return Ok(CasOutcome::Conflict { current });
         }
         t.move_wakeup(&c.key, old_wake, c.next.effects.wake_at_ms);

@@ -21,6 +21,7 @@ use redb::{Database, Durability};
 use tokio::sync::{mpsc, oneshot};
 
 use super::apply::{Op, Reply, Tables};
+use crate::metrics::store::{self as metrics, Backend};
 use crate::store::{CasOutcome, StoreError};
 
 /// Requests that may wait for the writer before callers feel backpressure.
@@ -196,6 +197,7 @@ fn commit_batch(db: &Database, shared: &Shared, batch: Vec<Request>) {
             shared.ops.fetch_add(n, Ordering::Relaxed);
             shared.conflicts.fetch_add(conflicts, Ordering::Relaxed);
             shared.largest_batch_ops.fetch_max(n, Ordering::Relaxed);
+            metrics::batch_committed(Backend::Embedded, started.elapsed(), batch.len(), conflicts);
             tracing::debug!(
                 ops = n,
                 conflicts,
@@ -208,6 +210,7 @@ fn commit_batch(db: &Database, shared: &Shared, batch: Vec<Request>) {
         }
         Err(failure) => {
             shared.failed_batches.fetch_add(1, Ordering::Relaxed);
+            metrics::commit_failed(Backend::Embedded);
             if failure.poisons {
                 let _ = shared.poison.set(failure.cause.clone());
             }

@@ -51,6 +51,7 @@ use super::{
     PageRequest, Store, StoreError, TransitionRecord, UploadRecord, VersionRecord, Wakeup,
 };
 use crate::ids::{InstanceKey, KeyId, MachineName, MachineVersionId};
+use crate::metrics::store::{self as metrics, Backend};
 use statements::Statements;
 use wakeups::IntentCache;
 
@@ -178,7 +179,7 @@ impl Store for ScyllaStore {
     }
 
     async fn commit(&self, c: Commit) -> Result<CasOutcome, StoreError> {
-        self.commit_instance(c).await
+        metrics::timed_commit(Backend::Scylla, self.commit_instance(c)).await
     }
 
     async fn list_instances(
