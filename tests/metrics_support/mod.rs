@@ -104,6 +104,8 @@ pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> boo
 }
 
 /// Runs `test` and fails it if it takes longer than `secs`.
+pub mod prometheus;
+
 pub async fn within<T>(secs: u64, test: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(secs), test)
         .await
