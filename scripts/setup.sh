@@ -3,6 +3,8 @@
 #
 # - Debian packages: clang, lld, wasi-libc and libclang-rt-dev-wasm32 (QuickJS for
 #   wasm32-wasip1), llvm (llvm-ar), and node/npm when missing;
+# - the Debian package prometheus, for the metrics test (tests/metrics_prometheus.rs), which
+#   starts its own Prometheus on loopback; the system service is never started;
 # - the Rust target wasm32-wasip1;
 # - the npm packages of guest/js (pinned by its package-lock.json).
 set -euo pipefail
@@ -26,6 +28,28 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Prometheus: only the binary is wanted. A policy-rc.d that denies every action keeps the
+# package's scripts from starting the system service (unless the machine already has its own
+# policy), and recommends (node exporter, another service) are left out.
+if ! command -v prometheus >/dev/null; then
+  echo "setup: installing prometheus (the service is not started)"
+  policy=/usr/sbin/policy-rc.d
+  own_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
+    own_policy=1
+    trap 'as_root rm -f "$policy"' EXIT
+  fi
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    prometheus >/dev/null
+  if [ -n "$own_policy" ]; then
+    as_root rm -f "$policy"
+    trap - EXIT
+  fi
 fi
 
 if ! command -v rustup >/dev/null; then
