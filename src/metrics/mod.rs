@@ -21,8 +21,10 @@
 //! every server started in that process (tests start many) records into it and renders all of
 //! it. Until `install` runs, the helpers record into the facade's no-op recorder.
 
+pub mod events;
 mod exporter;
 mod guard;
+pub mod http;
 pub mod labels;
 pub mod runtime;
 pub mod store;
@@ -32,13 +34,15 @@ pub use guard::LiveGauge;
 
 /// Every metric this build can export, for documentation checks and dashboards.
 pub fn all_names() -> Vec<&'static str> {
-    [runtime::NAMES, store::NAMES].concat()
+    [events::NAMES, http::NAMES, runtime::NAMES, store::NAMES].concat()
 }
 
 /// Registers the help text of every metric and creates the series whose label sets are known
 /// in advance at zero, so dashboards show a flat line rather than no data before the first
 /// occurrence.
 fn describe_all() {
+    events::describe();
+    http::describe();
     runtime::describe();
     store::describe();
 }

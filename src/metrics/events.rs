@@ -1,0 +1,165 @@
+//! Metrics of the registry: events and creations by outcome, event latency, authorizer
+//! denials, conflict retries, and the hot-instance map.
+
+use std::time::Duration;
+
+use ::metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+
+use super::{labels, LiveGauge};
+use crate::ids::MachineName;
+
+pub const EVENTS_TOTAL: &str = "statewire_events_total";
+pub const EVENT_DURATION_SECONDS: &str = "statewire_event_duration_seconds";
+pub const CREATIONS_TOTAL: &str = "statewire_instance_creations_total";
+pub const CONFLICT_RETRIES_TOTAL: &str = "statewire_event_conflict_retries_total";
+pub const AUTHORIZER_DENIALS_TOTAL: &str = "statewire_authorizer_denials_total";
+pub const INSTANCES_HOT: &str = "statewire_instances_hot";
+pub const LOADS_TOTAL: &str = "statewire_instance_loads_total";
+pub const EVICTIONS_TOTAL: &str = "statewire_instance_evictions_total";
+
+pub const NAMES: &[&str] = &[
+    EVENTS_TOTAL,
+    EVENT_DURATION_SECONDS,
+    CREATIONS_TOTAL,
+    CONFLICT_RETRIES_TOTAL,
+    AUTHORIZER_DENIALS_TOTAL,
+    INSTANCES_HOT,
+    LOADS_TOTAL,
+    EVICTIONS_TOTAL,
+];
+
+/// How an event (or an instance creation) ended; the `outcome` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied and durable.
+    Accepted,
+    /// `allowWrite` said no.
+    Rejected,
+    /// Machine code threw, or refused the input (bad event, context too large).
+    MachineError,
+    /// The machine call ran past its deadline.
+    Timeout,
+    /// The guest ran out of memory or trapped.
+    Fault,
+    /// The instance (or its machine version) does not exist.
+    NotFound,
+    /// A creation found the instance already there.
+    AlreadyExists,
+    /// The instance is paused and takes no events.
+    Paused,
+    /// Every compare-and-set attempt met a newer snapshot written elsewhere.
+    Contended,
+    /// The store failed or could not say whether the write was applied.
+    StoreError,
+    /// The server is shutting down.
+    Unavailable,
+    /// Anything else (a missing bundle, an invalid machine module, a runtime failure).
+    Error,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Rejected => "rejected",
+            Outcome::MachineError => "machine_error",
+            Outcome::Timeout => "timeout",
+            Outcome::Fault => "fault",
+            Outcome::NotFound => "not_found",
+            Outcome::AlreadyExists => "already_exists",
+            Outcome::Paused => "paused",
+            Outcome::Contended => "contended",
+            Outcome::StoreError => "store_error",
+            Outcome::Unavailable => "unavailable",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// Which authorizer refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `allowRead`: a read or a subscription.
+    Read,
+    /// `allowWrite`: an event or an initialization.
+    Write,
+}
+
+/// An event sent to an instance of `machine` ended with `outcome`, `elapsed` after the
+/// registry took it (queueing behind earlier events of the instance included).
+pub fn event_finished(machine: &MachineName, outcome: Outcome, elapsed: Duration) {
+    let outcome = outcome.label();
+    counter!(EVENTS_TOTAL, "machine" => labels::machine(machine), "outcome" => outcome)
+        .increment(1);
+    histogram!(EVENT_DURATION_SECONDS, "outcome" => outcome).record(elapsed.as_secs_f64());
+}
+
+/// An instance creation of `machine` ended with `outcome`.
+pub fn creation_finished(machine: &MachineName, outcome: Outcome) {
+    counter!(CREATIONS_TOTAL, "machine" => labels::machine(machine), "outcome" => outcome.label())
+        .increment(1);
+}
+
+/// An event is run again on a newer snapshot after a compare-and-set conflict.
+pub fn conflict_retry() {
+    counter!(CONFLICT_RETRIES_TOTAL).increment(1);
+}
+
+/// A machine's authorizer refused a read or a write.
+pub fn authorizer_denied(machine: &MachineName, access: Access) {
+    let op = match access {
+        Access::Read => "read",
+        Access::Write => "write",
+    };
+    counter!(AUTHORIZER_DENIALS_TOTAL, "machine" => labels::machine(machine), "op" => op)
+        .increment(1);
+}
+
+/// Counts one entry of the hot-instance map for as long as the guard lives.
+pub fn hot_instance() -> LiveGauge {
+    LiveGauge::hold(gauge!(INSTANCES_HOT))
+}
+
+/// An instance was loaded from the store into the hot map.
+pub fn instance_loaded() {
+    counter!(LOADS_TOTAL).increment(1);
+}
+
+/// `n` idle or least recently used instances were evicted from the hot map.
+pub fn instances_evicted(n: usize) {
+    counter!(EVICTIONS_TOTAL).increment(n as u64);
+}
+
+pub(super) fn describe() {
+    describe_counter!(
+        EVENTS_TOTAL,
+        "events sent to instances, by machine and outcome"
+    );
+    describe_histogram!(
+        EVENT_DURATION_SECONDS,
+        "from the registry taking an event to its answer, by outcome"
+    );
+    describe_counter!(
+        CREATIONS_TOTAL,
+        "instance creations, by machine and outcome"
+    );
+    describe_counter!(
+        CONFLICT_RETRIES_TOTAL,
+        "events run again on a newer snapshot after a compare-and-set conflict"
+    );
+    describe_counter!(
+        AUTHORIZER_DENIALS_TOTAL,
+        "reads and writes refused by a machine's allowRead or allowWrite"
+    );
+    describe_gauge!(INSTANCES_HOT, "instances held in the hot-instance map now");
+    describe_counter!(
+        LOADS_TOTAL,
+        "instances loaded from the store into the hot map"
+    );
+    describe_counter!(EVICTIONS_TOTAL, "instances evicted from the hot map");
+
+    counter!(CONFLICT_RETRIES_TOTAL).increment(0);
+    counter!(LOADS_TOTAL).increment(0);
+    counter!(EVICTIONS_TOTAL).increment(0);
+    gauge!(INSTANCES_HOT).increment(0.0);
+}
