@@ -181,8 +181,10 @@ fn scylla_without_its_section_is_refused() {
 
 #[test]
 fn runtime_settings_follow_the_limits_and_the_data_dir() {
-    let mut c = Config::default();
-    c.data_dir = PathBuf::from("/var/lib/statewire");
+    let mut c = Config {
+        data_dir: PathBuf::from("/var/lib/statewire"),
+        ..Config::default()
+    };
     c.runtime.call_deadline_ms = 250;
     let r = c.runtime_config();
     assert_eq!(r.cache_dir, PathBuf::from("/var/lib/statewire/cache"));
