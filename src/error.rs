@@ -149,6 +149,7 @@ impl ApiError {
                 }
                 StoreError::Backend(_) => class(S::INTERNAL_SERVER_ERROR, "internal", false),
                 StoreError::Corrupt(_) => class(S::INTERNAL_SERVER_ERROR, "internal", false),
+                StoreError::InvalidCursor => class(S::BAD_REQUEST, "invalid-parameter", true),
             },
             ApiError::ShuttingDown => class(S::SERVICE_UNAVAILABLE, "shutting-down", true),
             ApiError::Internal(_) => class(S::INTERNAL_SERVER_ERROR, "internal", false),

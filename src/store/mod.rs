@@ -3,6 +3,7 @@
 //! - `embedded`: the default, a single redb file under the data directory, written by one
 //!   writer thread that batches concurrent commits into one durable transaction (group commit).
 //! - `scylla`: ScyllaDB with lightweight transactions, for deployments beyond one machine.
+//! - `memory`: maps behind a mutex; not durable, for tests and the ephemeral `--store memory`.
 //! - `contract`: the behaviour every backend must show, run against each of them.
 //!
 //! Every instance write is a compare-and-set on the instance's `version`. A caller is answered
@@ -13,7 +14,12 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use base64::Engine as _;
+
 use crate::ids::{InstanceKey, KeyId, MachineName, MachineVersionId};
+
+pub mod contract;
+pub mod memory;
 
 /// Why a store call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -32,6 +38,9 @@ pub enum StoreError {
     /// A stored record could not be decoded.
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    /// A page cursor sent by a client is not one this store handed out.
+    #[error("invalid page cursor")]
+    InvalidCursor,
 }
 
 /// `running` or `paused` (State Backed's `MachineInstanceStatus`).
@@ -128,6 +137,17 @@ pub enum Expect {
     Version(u64),
 }
 
+impl Expect {
+    /// The version a write under this expectation produces: 1 for a create, `n + 1` otherwise.
+    /// `None` when `n + 1` overflows, which no stored instance can reach.
+    pub fn next_version(self) -> Option<u64> {
+        match self {
+            Expect::Absent => Some(1),
+            Expect::Version(n) => n.checked_add(1),
+        }
+    }
+}
+
 /// One compare-and-set of an instance, with the history entry it produces.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Commit {
@@ -136,6 +156,34 @@ pub struct Commit {
     /// The record to store; its `version` must be the expected one plus one (1 for a create).
     pub next: InstanceRecord,
     pub transition: Option<TransitionRecord>,
+}
+
+impl Commit {
+    /// Checks that `next` (and the transition, if any) carry the version this commit produces.
+    /// A mismatch is a caller bug, refused before anything is compared or written.
+    pub fn validate(&self) -> Result<u64, StoreError> {
+        let Some(version) = self.expect.next_version() else {
+            return Err(StoreError::Backend(format!(
+                "commit for {} expects {:?}, which has no successor",
+                self.key, self.expect
+            )));
+        };
+        if self.next.version != version {
+            return Err(StoreError::Backend(format!(
+                "commit for {} must carry version {version}, not {}",
+                self.key, self.next.version
+            )));
+        }
+        if let Some(t) = &self.transition {
+            if t.version != version {
+                return Err(StoreError::Backend(format!(
+                    "transition for {} must carry version {version}, not {}",
+                    self.key, t.version
+                )));
+            }
+        }
+        Ok(version)
+    }
 }
 
 /// The result of a compare-and-set.
@@ -155,6 +203,37 @@ pub enum CasOutcome {
 pub struct PageRequest {
     pub cursor: Option<String>,
     pub limit: usize,
+}
+
+/// Page size used when a request asks for 0 items.
+pub const DEFAULT_PAGE_LIMIT: usize = 100;
+
+impl PageRequest {
+    /// The number of items to return: `limit`, or [`DEFAULT_PAGE_LIMIT`] when it is 0.
+    pub fn effective_limit(&self) -> usize {
+        if self.limit == 0 {
+            DEFAULT_PAGE_LIMIT
+        } else {
+            self.limit
+        }
+    }
+
+    /// The position after which the page starts, decoded from the opaque cursor.
+    pub fn position(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.cursor.as_deref().map(decode_cursor).transpose()
+    }
+}
+
+/// Wraps a backend's position (the last key of a page) into an opaque cursor.
+pub fn encode_cursor(position: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(position)
+}
+
+/// The inverse of [`encode_cursor`]; anything that is not unpadded base64url is refused.
+pub fn decode_cursor(cursor: &str) -> Result<Vec<u8>, StoreError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StoreError::InvalidCursor)
 }
 
 /// A page of results; `cursor` is set only when another page exists.
