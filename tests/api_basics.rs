@@ -61,7 +61,12 @@ async fn cors_preflight_allows_the_state_backed_headers_from_any_origin() {
         assert!(r.body.is_empty());
         assert_eq!(r.header("access-control-allow-origin"), Some("*"));
         let headers = r.header("access-control-allow-headers").unwrap();
-        for h in ["authorization", "content-type", "x-statebacked-org-id", "x-statebacked-act"] {
+        for h in [
+            "authorization",
+            "content-type",
+            "x-statebacked-org-id",
+            "x-statebacked-act",
+        ] {
             assert!(headers.contains(h), "{h} missing from {headers}");
         }
         assert!(r
@@ -73,7 +78,12 @@ async fn cors_preflight_allows_the_state_backed_headers_from_any_origin() {
         // Ordinary responses, errors included, carry the origin header too.
         let r = s
             .client
-            .request(Method::GET, "/machines", &[("origin", "https://app.example")], "")
+            .request(
+                Method::GET,
+                "/machines",
+                &[("origin", "https://app.example")],
+                "",
+            )
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         assert_eq!(r.header("access-control-allow-origin"), Some("*"));
@@ -99,7 +109,10 @@ async fn configured_origins_are_echoed_and_others_refused() {
             )
         };
         let ok = preflight("https://ok.example").await;
-        assert_eq!(ok.header("access-control-allow-origin"), Some("https://ok.example"));
+        assert_eq!(
+            ok.header("access-control-allow-origin"),
+            Some("https://ok.example")
+        );
         let other = preflight("https://evil.example").await;
         assert_eq!(other.header("access-control-allow-origin"), None);
         s.shutdown().await;
@@ -136,7 +149,10 @@ async fn malformed_json_is_400_invalid_parameter() {
             .request(
                 Method::POST,
                 "/machines",
-                &[("authorization", &auth), ("content-type", "application/json")],
+                &[
+                    ("authorization", &auth),
+                    ("content-type", "application/json"),
+                ],
                 "{\"slug\": ",
             )
             .await;
@@ -155,7 +171,10 @@ async fn malformed_json_is_400_invalid_parameter() {
 async fn invalid_names_are_400_naming_the_parameter() {
     within(30, async {
         let s = TestServer::start().await;
-        let r = s.admin().post("/machines", &json!({"slug": "has space"})).await;
+        let r = s
+            .admin()
+            .post("/machines", &json!({"slug": "has space"}))
+            .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert_eq!(r.json()["parameter"], "slug");
 

@@ -39,11 +39,17 @@ async fn create_answers_the_state_with_only_the_public_context() {
         let r = s
             .client
             .authed(&token)
-            .post("/machines/toggle", &json!({"slug": "a", "context": {"secret": 1}}))
+            .post(
+                "/machines/toggle",
+                &json!({"slug": "a", "context": {"secret": 1}}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         let state = r.json();
-        assert_eq!(keys_of(&state), ["done", "publicContext", "state", "tags", "ts"]);
+        assert_eq!(
+            keys_of(&state),
+            ["done", "publicContext", "state", "tags", "ts"]
+        );
         assert_eq!(state["state"], "off");
         assert_eq!(state["publicContext"]["toggleCount"], 1);
         assert!(state["publicContext"].get("secret").is_none());
@@ -64,14 +70,24 @@ async fn duplicate_creates_are_409_and_missing_instances_404() {
         let (s, _) = toggle_server().await;
         let token = user(&s, "a").await;
         let c = s.client.authed(&token);
-        assert_eq!(c.post("/machines/toggle", &json!({"slug": "a"})).await.status, 200);
+        assert_eq!(
+            c.post("/machines/toggle", &json!({"slug": "a"}))
+                .await
+                .status,
+            200
+        );
         let r = c.post("/machines/toggle", &json!({"slug": "a"})).await;
         assert_eq!(r.status, StatusCode::CONFLICT);
         assert_eq!(r.code(), "invalid-state");
 
         let r = c.get("/machines/toggle/i/nobody").await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
-        let r = c.post("/machines/toggle/i/nobody/events", &json!({"event": "toggle"})).await;
+        let r = c
+            .post(
+                "/machines/toggle/i/nobody/events",
+                &json!({"event": "toggle"}),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         let r = c.post("/machines/unknown", &json!({"slug": "a"})).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -99,10 +115,20 @@ async fn authorizers_refuse_with_403_rejected_by_machine_authorizer() {
 
         let alice = user(&s, "alice").await;
         let a = s.client.authed(&alice);
-        assert_eq!(a.post("/machines/toggle", &json!({"slug": "alice"})).await.status, 200);
+        assert_eq!(
+            a.post("/machines/toggle", &json!({"slug": "alice"}))
+                .await
+                .status,
+            200
+        );
         let r = m.get("/machines/toggle/i/alice").await;
         assert_eq!(r.code(), "rejected-by-machine-authorizer");
-        let r = m.post("/machines/toggle/i/alice/events", &json!({"event": "toggle"})).await;
+        let r = m
+            .post(
+                "/machines/toggle/i/alice/events",
+                &json!({"event": "toggle"}),
+            )
+            .await;
         assert_eq!(r.code(), "rejected-by-machine-authorizer");
         s.shutdown().await;
     })
@@ -115,13 +141,21 @@ async fn events_move_the_state_and_ts_strictly_increases() {
         let (s, _) = toggle_server().await;
         let token = user(&s, "a").await;
         let c = s.client.authed(&token);
-        let created = c.post("/machines/toggle", &json!({"slug": "a"})).await.json();
-        let on = c.post("/machines/toggle/i/a/events", &json!({"event": "toggle"})).await;
+        let created = c
+            .post("/machines/toggle", &json!({"slug": "a"}))
+            .await
+            .json();
+        let on = c
+            .post("/machines/toggle/i/a/events", &json!({"event": "toggle"}))
+            .await;
         assert_eq!(on.status, StatusCode::OK, "{:?}", on.body);
         let on = on.json();
         assert_eq!(on["state"], "on");
         let off = c
-            .post("/machines/toggle/i/a/events", &json!({"event": {"type": "toggle"}}))
+            .post(
+                "/machines/toggle/i/a/events",
+                &json!({"event": {"type": "toggle"}}),
+            )
             .await
             .json();
         assert_eq!(off["state"], "off");
@@ -129,7 +163,11 @@ async fn events_move_the_state_and_ts_strictly_increases() {
         let ts = |v: &Value| v["ts"].as_i64().unwrap();
         assert!(ts(&created) < ts(&on) && ts(&on) < ts(&off));
 
-        for bad in [json!({"event": ""}), json!({"event": {"kind": 1}}), json!({})] {
+        for bad in [
+            json!({"event": ""}),
+            json!({"event": {"kind": 1}}),
+            json!({}),
+        ] {
             let r = c.post("/machines/toggle/i/a/events", &bad).await;
             assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
         }
@@ -144,21 +182,39 @@ async fn paused_instances_refuse_events_with_409_until_resumed() {
         let (s, _) = toggle_server().await;
         let token = user(&s, "a").await;
         let c = s.client.authed(&token);
-        assert_eq!(c.post("/machines/toggle", &json!({"slug": "a"})).await.status, 200);
-        let r = s.admin().put("/machines/toggle/i/a/status", &json!({"status": "paused"})).await;
+        assert_eq!(
+            c.post("/machines/toggle", &json!({"slug": "a"}))
+                .await
+                .status,
+            200
+        );
+        let r = s
+            .admin()
+            .put("/machines/toggle/i/a/status", &json!({"status": "paused"}))
+            .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         assert!(r.body.is_empty());
-        let r = c.post("/machines/toggle/i/a/events", &json!({"event": "toggle"})).await;
+        let r = c
+            .post("/machines/toggle/i/a/events", &json!({"event": "toggle"}))
+            .await;
         assert_eq!(r.status, StatusCode::CONFLICT);
         assert_eq!(r.code(), "invalid-state");
         let admin = s.admin().get("/machines/toggle/i/a/admin").await.json();
         assert_eq!(admin["status"], "paused");
 
-        let r = s.admin().put("/machines/toggle/i/a/status", &json!({"status": "running"})).await;
+        let r = s
+            .admin()
+            .put("/machines/toggle/i/a/status", &json!({"status": "running"}))
+            .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
-        let r = c.post("/machines/toggle/i/a/events", &json!({"event": "toggle"})).await;
+        let r = c
+            .post("/machines/toggle/i/a/events", &json!({"event": "toggle"}))
+            .await;
         assert_eq!(r.status, StatusCode::OK);
-        let r = s.admin().put("/machines/toggle/i/a/status", &json!({"status": "asleep"})).await;
+        let r = s
+            .admin()
+            .put("/machines/toggle/i/a/status", &json!({"status": "asleep"}))
+            .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         s.shutdown().await;
     })
@@ -171,9 +227,16 @@ async fn admin_routes_show_history_full_state_and_the_listing() {
         let (s, version) = toggle_server().await;
         let token = user(&s, "a").await;
         let c = s.client.authed(&token);
-        assert_eq!(c.post("/machines/toggle", &json!({"slug": "a"})).await.status, 200);
+        assert_eq!(
+            c.post("/machines/toggle", &json!({"slug": "a"}))
+                .await
+                .status,
+            200
+        );
         for _ in 0..3 {
-            let r = c.post("/machines/toggle/i/a/events", &json!({"event": "toggle"})).await;
+            let r = c
+                .post("/machines/toggle/i/a/events", &json!({"event": "toggle"}))
+                .await;
             assert_eq!(r.status, StatusCode::OK);
         }
         let history = s.admin().get("/machines/toggle/i/a/events").await.json();
@@ -197,7 +260,11 @@ async fn admin_routes_show_history_full_state_and_the_listing() {
         assert_eq!(row["machineVersion"]["id"], version);
 
         let r = c.get("/machines/toggle/i/a/events").await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "history needs instances.admin");
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "history needs instances.admin"
+        );
         s.shutdown().await;
     })
     .await;
@@ -209,9 +276,17 @@ async fn desired_version_is_201_for_the_own_version_and_no_migration_path_otherw
         let (s, version) = toggle_server().await;
         let token = user(&s, "a").await;
         let c = s.client.authed(&token);
-        assert_eq!(c.post("/machines/toggle", &json!({"slug": "a"})).await.status, 200);
+        assert_eq!(
+            c.post("/machines/toggle", &json!({"slug": "a"}))
+                .await
+                .status,
+            200
+        );
         let r = c
-            .put("/machines/toggle/i/a/v", &json!({"targetMachineVersionId": version}))
+            .put(
+                "/machines/toggle/i/a/v",
+                &json!({"targetMachineVersionId": version}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED);
         assert!(r.body.is_empty());
@@ -219,7 +294,10 @@ async fn desired_version_is_201_for_the_own_version_and_no_migration_path_otherw
         let code = machines::toggle().await;
         let newer = machines::add_version(&s, "toggle", &code, false).await;
         let r = c
-            .put("/machines/toggle/i/a/v", &json!({"targetMachineVersionId": newer}))
+            .put(
+                "/machines/toggle/i/a/v",
+                &json!({"targetMachineVersionId": newer}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert_eq!(r.code(), "no-migration-path");
@@ -249,7 +327,11 @@ async fn deleting_an_instance_needs_its_confirmation_and_frees_the_machine() {
         let machine_delete = json!({"dangerDataWillBeDeletedForever": true,
             "hmacSha256OfMachineNameWithMachineNameKey": hmac("toggle", "toggle")});
         let r = s.admin().delete("/machines/toggle", &machine_delete).await;
-        assert_eq!(r.status, StatusCode::CONFLICT, "machines with instances stay");
+        assert_eq!(
+            r.status,
+            StatusCode::CONFLICT,
+            "machines with instances stay"
+        );
 
         let wrong = json!({"dangerDataWillBeDeletedForever": true,
             "hmacSha256OfMachineInstanceNameWithMachineNameKey": hmac("a", "toggle")});
@@ -259,7 +341,14 @@ async fn deleting_an_instance_needs_its_confirmation_and_frees_the_machine() {
             "hmacSha256OfMachineInstanceNameWithMachineNameKey": hmac("toggle", "a")});
         let r = s.admin().delete("/machines/toggle/i/a", &right).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
-        assert_eq!(s.client.authed(&token).get("/machines/toggle/i/a").await.status, 404);
+        assert_eq!(
+            s.client
+                .authed(&token)
+                .get("/machines/toggle/i/a")
+                .await
+                .status,
+            404
+        );
         let r = s.admin().delete("/machines/toggle/i/a", &right).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
 
@@ -276,7 +365,12 @@ async fn concurrent_events_on_one_instance_are_serialized_and_none_is_lost() {
         let (s, _) = toggle_server().await;
         let token = user(&s, "hot").await;
         let c = s.client.authed(&token);
-        assert_eq!(c.post("/machines/toggle", &json!({"slug": "hot"})).await.status, 200);
+        assert_eq!(
+            c.post("/machines/toggle", &json!({"slug": "hot"}))
+                .await
+                .status,
+            200
+        );
 
         let mut sends = tokio::task::JoinSet::new();
         for _ in 0..50 {

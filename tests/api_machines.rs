@@ -22,7 +22,10 @@ async fn create_answers_201_with_no_body_and_get_lists_it() {
         let s = TestServer::start().await;
         let r = s
             .admin()
-            .post("/machines", &json!({"slug": "toggle", "indexes": ["owner"]}))
+            .post(
+                "/machines",
+                &json!({"slug": "toggle", "indexes": ["owner"]}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED);
         assert!(r.body.is_empty());
@@ -48,7 +51,13 @@ async fn create_answers_201_with_no_body_and_get_lists_it() {
 async fn a_duplicate_machine_is_409_and_an_unknown_one_404() {
     within(30, async {
         let s = TestServer::start().await;
-        assert_eq!(s.admin().post("/machines", &json!({"slug": "m"})).await.status, 201);
+        assert_eq!(
+            s.admin()
+                .post("/machines", &json!({"slug": "m"}))
+                .await
+                .status,
+            201
+        );
         let r = s.admin().post("/machines", &json!({"slug": "m"})).await;
         assert_eq!(r.status, StatusCode::CONFLICT);
         assert_eq!(r.code(), "invalid-state");
@@ -64,13 +73,20 @@ async fn listing_machines_pages_with_a_cursor() {
     within(60, async {
         let s = TestServer::start().await;
         for i in 0..105 {
-            let r = s.admin().post("/machines", &json!({"slug": format!("m{i:03}")})).await;
+            let r = s
+                .admin()
+                .post("/machines", &json!({"slug": format!("m{i:03}")}))
+                .await;
             assert_eq!(r.status, 201);
         }
         let first = s.admin().get("/machines").await.json();
         assert_eq!(first["machines"].as_array().unwrap().len(), 100);
         let cursor = first["cursor"].as_str().expect("a second page exists");
-        let second = s.admin().get(&format!("/machines?cursor={cursor}")).await.json();
+        let second = s
+            .admin()
+            .get(&format!("/machines?cursor={cursor}"))
+            .await
+            .json();
         assert_eq!(second["machines"].as_array().unwrap().len(), 5);
         assert!(second.get("cursor").is_none());
         s.shutdown().await;
@@ -82,7 +98,13 @@ async fn listing_machines_pages_with_a_cursor() {
 async fn deleting_a_machine_needs_the_hmac_confirmation() {
     within(30, async {
         let s = TestServer::start().await;
-        assert_eq!(s.admin().post("/machines", &json!({"slug": "gone"})).await.status, 201);
+        assert_eq!(
+            s.admin()
+                .post("/machines", &json!({"slug": "gone"}))
+                .await
+                .status,
+            201
+        );
         let r = s
             .admin()
             .delete(
@@ -92,7 +114,10 @@ async fn deleting_a_machine_needs_the_hmac_confirmation() {
             )
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
-        assert_eq!(r.json()["parameter"], "hmacSha256OfMachineNameWithMachineNameKey");
+        assert_eq!(
+            r.json()["parameter"],
+            "hmacSha256OfMachineNameWithMachineNameKey"
+        );
 
         let r = s
             .admin()
@@ -124,13 +149,22 @@ async fn deleting_a_machine_needs_the_hmac_confirmation() {
 async fn the_provisional_step_answers_an_upload_url_on_this_server() {
     within(30, async {
         let s = TestServer::start().await;
-        assert_eq!(s.admin().post("/machines", &json!({"slug": "m"})).await.status, 201);
+        assert_eq!(
+            s.admin()
+                .post("/machines", &json!({"slug": "m"}))
+                .await
+                .status,
+            201
+        );
         let step1 = machines::provisional(&s, "m", true).await;
         let url = step1["codeUploadUrl"].as_str().unwrap();
         assert_eq!(url, s.client.url("/uploads"));
         let fields = step1["codeUploadFields"].as_object().unwrap();
         assert!(fields.contains_key("uploadId") && fields.contains_key("signature"));
-        assert!(step1["machineVersionId"].as_str().unwrap().starts_with("upl_"));
+        assert!(step1["machineVersionId"]
+            .as_str()
+            .unwrap()
+            .starts_with("upl_"));
 
         let r = s.admin().post_empty("/machines/unknown/v").await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -143,17 +177,32 @@ async fn the_provisional_step_answers_an_upload_url_on_this_server() {
 async fn an_upload_with_forged_fields_is_refused() {
     within(30, async {
         let s = TestServer::start().await;
-        assert_eq!(s.admin().post("/machines", &json!({"slug": "m"})).await.status, 201);
+        assert_eq!(
+            s.admin()
+                .post("/machines", &json!({"slug": "m"}))
+                .await
+                .status,
+            201
+        );
         let step1 = machines::provisional(&s, "m", false).await;
         let id = step1["machineVersionId"].as_str().unwrap();
         let expires = step1["codeUploadFields"]["expires"].as_str().unwrap();
         let body = form(
-            &[("uploadId", id), ("expires", expires), ("signature", "AAAA")],
+            &[
+                ("uploadId", id),
+                ("expires", expires),
+                ("signature", "AAAA"),
+            ],
             b"export default 1",
         );
         let r = s
             .client
-            .request(Method::POST, "/uploads", &[("content-type", &form_content_type())], body)
+            .request(
+                Method::POST,
+                "/uploads",
+                &[("content-type", &form_content_type())],
+                body,
+            )
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         s.shutdown().await;
@@ -165,7 +214,13 @@ async fn an_upload_with_forged_fields_is_refused() {
 async fn bundles_over_one_megabyte_gzipped_are_413() {
     within(60, async {
         let s = TestServer::start().await;
-        assert_eq!(s.admin().post("/machines", &json!({"slug": "m"})).await.status, 201);
+        assert_eq!(
+            s.admin()
+                .post("/machines", &json!({"slug": "m"}))
+                .await
+                .status,
+            201
+        );
         let step1 = machines::provisional(&s, "m", true).await;
         // Random bytes do not compress: the gzipped file stays above 1,000,000 bytes.
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -190,7 +245,13 @@ async fn bundles_over_one_megabyte_gzipped_are_413() {
 async fn bundles_over_ten_megabytes_unzipped_are_413() {
     within(60, async {
         let s = TestServer::start().await;
-        assert_eq!(s.admin().post("/machines", &json!({"slug": "m"})).await.status, 201);
+        assert_eq!(
+            s.admin()
+                .post("/machines", &json!({"slug": "m"}))
+                .await
+                .status,
+            201
+        );
         // Zeros compress to a few kilobytes: small gzipped, too big once inflated.
         let huge = vec![b'a'; 10_000_001];
         let step1 = machines::provisional(&s, "m", true).await;
@@ -210,14 +271,29 @@ async fn bundles_over_ten_megabytes_unzipped_are_413() {
 async fn finalizing_without_an_upload_or_with_a_foreign_id_fails() {
     within(30, async {
         let s = TestServer::start().await;
-        assert_eq!(s.admin().post("/machines", &json!({"slug": "m"})).await.status, 201);
-        assert_eq!(s.admin().post("/machines", &json!({"slug": "other"})).await.status, 201);
+        assert_eq!(
+            s.admin()
+                .post("/machines", &json!({"slug": "m"}))
+                .await
+                .status,
+            201
+        );
+        assert_eq!(
+            s.admin()
+                .post("/machines", &json!({"slug": "other"}))
+                .await
+                .status,
+            201
+        );
         let step1 = machines::provisional(&s, "m", true).await;
         let r = machines::finalize(&s, "m", &step1, &json!({})).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         let r = machines::finalize(&s, "other", &step1, &json!({})).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
-        let r = s.admin().put("/machines/m/v/upl_forged.sig", &json!({})).await;
+        let r = s
+            .admin()
+            .put("/machines/m/v/upl_forged.sig", &json!({}))
+            .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         s.shutdown().await;
     })
@@ -228,7 +304,13 @@ async fn finalizing_without_an_upload_or_with_a_foreign_id_fails() {
 async fn an_invalid_bundle_is_400_invalid_bundle() {
     within(60, async {
         let s = TestServer::start().await;
-        assert_eq!(s.admin().post("/machines", &json!({"slug": "m"})).await.status, 201);
+        assert_eq!(
+            s.admin()
+                .post("/machines", &json!({"slug": "m"}))
+                .await
+                .status,
+            201
+        );
         let step1 = machines::provisional(&s, "m", true).await;
         let r = machines::upload(&s, &step1, b"\0asm not really wasm", true).await;
         assert!(r.status.is_success(), "{:?}", r.body);

@@ -24,7 +24,10 @@ pub(super) async fn read_capped(
     if declared_length(request.headers()).is_some_and(|n| n > limit_bytes as u64) {
         return Err(ApiError::PayloadTooLarge { limit: limit_bytes });
     }
-    match Limited::new(request.into_body(), limit_bytes).collect().await {
+    match Limited::new(request.into_body(), limit_bytes)
+        .collect()
+        .await
+    {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => {
             Err(ApiError::PayloadTooLarge { limit: limit_bytes })

@@ -95,7 +95,10 @@ mod tests {
     #[test]
     fn listed_origins_are_echoed_and_others_get_nothing() {
         let r = decorated(&["https://a.example"], "https://a.example", false);
-        assert_eq!(r.headers()["access-control-allow-origin"], "https://a.example");
+        assert_eq!(
+            r.headers()["access-control-allow-origin"],
+            "https://a.example"
+        );
         assert!(r.headers().get("access-control-allow-methods").is_none());
         let r = decorated(&["https://a.example"], "https://evil.example", true);
         assert!(r.headers().get("access-control-allow-origin").is_none());

@@ -69,8 +69,7 @@ struct AdminView<'a> {
 pub(super) async fn admin_view(api: &ApiState, key: InstanceKey) -> Result<Reply, ApiError> {
     let record = api.registry.load(&key).await?;
     let machine_version = version_info(api, &key.machine, Some(&record.machine_version)).await?;
-    let desired =
-        version_info(api, &key.machine, record.desired_machine_version.as_ref()).await?;
+    let desired = version_info(api, &key.machine, record.desired_machine_version.as_ref()).await?;
     Reply::json(AdminView {
         state: &record.state,
         context: &record.context,
@@ -126,7 +125,12 @@ pub(super) async fn set_version(
     if record.machine_version == target {
         return Ok(Reply::Created);
     }
-    if api.store.get_version(&key.machine, &target).await?.is_none() {
+    if api
+        .store
+        .get_version(&key.machine, &target)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::NotFound(format!(
             "machine version {target} of machine {}",
             key.machine

@@ -116,7 +116,11 @@ pub(super) async fn send_event(
 pub(crate) fn normalize_event(event: Value) -> Result<Value, ApiError> {
     match event {
         Value::String(t) if !t.is_empty() => Ok(json!({ "type": t })),
-        Value::Object(o) if o.get("type").and_then(Value::as_str).is_some_and(|t| !t.is_empty()) => {
+        Value::Object(o)
+            if o.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| !t.is_empty()) =>
+        {
             Ok(Value::Object(o))
         }
         _ => Err(ApiError::invalid(
@@ -177,10 +181,19 @@ mod tests {
 
     #[test]
     fn string_events_become_objects_and_typeless_ones_are_refused() {
-        assert_eq!(normalize_event(json!("TOGGLE")).unwrap(), json!({"type": "TOGGLE"}));
+        assert_eq!(
+            normalize_event(json!("TOGGLE")).unwrap(),
+            json!({"type": "TOGGLE"})
+        );
         let obj = json!({"type": "SET", "value": 3});
         assert_eq!(normalize_event(obj.clone()).unwrap(), obj);
-        for bad in [json!(""), json!({}), json!({"type": 1}), json!(3), json!(null)] {
+        for bad in [
+            json!(""),
+            json!({}),
+            json!({"type": 1}),
+            json!(3),
+            json!(null),
+        ] {
             let err = normalize_event(bad).unwrap_err();
             assert_eq!(err.parameter(), Some("event"));
         }

@@ -89,8 +89,8 @@ pub(super) async fn get(api: &ApiState, name: &MachineName) -> Result<Reply, Api
         "indexes": machine.indexes,
     });
     if let Some(current) = current {
-        view["currentVersion"] = serde_json::to_value(current)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        view["currentVersion"] =
+            serde_json::to_value(current).map_err(|e| ApiError::Internal(e.to_string()))?;
     }
     Ok(Reply::Json(json!({ "machine": view })))
 }

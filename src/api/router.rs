@@ -264,7 +264,10 @@ mod tests {
     #[test]
     fn state_backed_paths_map_to_routes() {
         let key = |m: &str, i: &str| {
-            InstanceKey::new(MachineName::parse(m).unwrap(), InstanceName::parse(i).unwrap())
+            InstanceKey::new(
+                MachineName::parse(m).unwrap(),
+                InstanceName::parse(i).unwrap(),
+            )
         };
         let m = MachineName::parse("toggle").unwrap();
         let cases = [
@@ -272,13 +275,31 @@ mod tests {
             ("/machines/toggle", Route::Machine(m.clone())),
             ("/machines/toggle/", Route::Machine(m.clone())),
             ("/machines/toggle/v", Route::Versions(m.clone())),
-            ("/machines/toggle/v/abc.def", Route::Version(m.clone(), "abc.def".into())),
+            (
+                "/machines/toggle/v/abc.def",
+                Route::Version(m.clone(), "abc.def".into()),
+            ),
             ("/machines/toggle/i", Route::Instances(m.clone())),
-            ("/machines/toggle/i/a-1", Route::Instance(key("toggle", "a-1"))),
-            ("/machines/toggle/i/a/events", Route::InstanceEvents(key("toggle", "a"))),
-            ("/machines/toggle/i/a/admin", Route::InstanceAdmin(key("toggle", "a"))),
-            ("/machines/toggle/i/a/status", Route::InstanceStatus(key("toggle", "a"))),
-            ("/machines/toggle/i/a/v", Route::InstanceVersion(key("toggle", "a"))),
+            (
+                "/machines/toggle/i/a-1",
+                Route::Instance(key("toggle", "a-1")),
+            ),
+            (
+                "/machines/toggle/i/a/events",
+                Route::InstanceEvents(key("toggle", "a")),
+            ),
+            (
+                "/machines/toggle/i/a/admin",
+                Route::InstanceAdmin(key("toggle", "a")),
+            ),
+            (
+                "/machines/toggle/i/a/status",
+                Route::InstanceStatus(key("toggle", "a")),
+            ),
+            (
+                "/machines/toggle/i/a/v",
+                Route::InstanceVersion(key("toggle", "a")),
+            ),
             ("/keys", Route::Keys),
             ("/keys/sbk_x", Route::Key("sbk_x".into())),
             ("/healthz", Route::Healthz),
@@ -305,6 +326,28 @@ mod tests {
         assert_eq!(bearer_token("bearer  abc "), Some("abc"));
         assert_eq!(bearer_token("Basic abc"), None);
         assert_eq!(bearer_token("Bearer"), None);
+    }
+
+    #[test]
+    fn health_turns_503_once_shutdown_begins() {
+        let store: Arc<dyn crate::store::Store> =
+            Arc::new(crate::store::memory::MemoryStore::new());
+        let config = Arc::new(crate::config::Config::default());
+        let runtime = crate::runtime::Runtime::new(config.runtime_config()).unwrap();
+        let registry =
+            crate::registry::Registry::new(store.clone(), runtime.clone(), &config.registry);
+        let api = ApiState::new(
+            config,
+            store.clone(),
+            runtime,
+            crate::auth::Authenticator::new(store),
+            registry,
+            super::super::UploadSigner::from_key(b"k"),
+            "127.0.0.1:1".parse().unwrap(),
+        );
+        assert_eq!(health(&api).status(), StatusCode::OK);
+        api.begin_shutdown();
+        assert_eq!(health(&api).status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]

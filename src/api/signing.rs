@@ -79,7 +79,10 @@ impl UploadSigner {
     /// server handed out for this machine pass [`Self::check_provisional`].
     pub(super) fn provisional_id(&self, machine: &MachineName) -> String {
         let id = pretty_id("upl", uuid::Uuid::new_v4());
-        let sig = b64(&self.mac(&["version", machine.as_str(), &id]).finalize().into_bytes());
+        let sig = b64(&self
+            .mac(&["version", machine.as_str(), &id])
+            .finalize()
+            .into_bytes());
         format!("{id}.{sig}")
     }
 
@@ -114,11 +117,13 @@ impl UploadSigner {
 /// machine name as key over the UTF-8 `data` (the machine or instance name), compared in
 /// constant time.
 pub(super) fn confirmation_matches(machine: &str, data: &str, given: &str) -> bool {
-    let Ok(given) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(given.trim_end_matches('='))
+    let Ok(given) =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(given.trim_end_matches('='))
     else {
         return false;
     };
-    let mut mac = HmacSha256::new_from_slice(machine.as_bytes()).expect("hmac takes any key length");
+    let mut mac =
+        HmacSha256::new_from_slice(machine.as_bytes()).expect("hmac takes any key length");
     mac.update(data.as_bytes());
     mac.verify_slice(&given).is_ok()
 }
@@ -157,7 +162,11 @@ mod tests {
             "inst-1",
             "JhB1YOh0L0AhScpjpJ_vjJ7o_7gFbk-7KhgJtBfVBFU"
         ));
-        assert!(!confirmation_matches("toggle", "inst-2", "JhB1YOh0L0AhScpjpJ_vjJ7o_7gFbk-7KhgJtBfVBFU"));
+        assert!(!confirmation_matches(
+            "toggle",
+            "inst-2",
+            "JhB1YOh0L0AhScpjpJ_vjJ7o_7gFbk-7KhgJtBfVBFU"
+        ));
         assert!(!confirmation_matches("toggle", "inst-1", "not base64!"));
     }
 }

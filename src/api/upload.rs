@@ -40,7 +40,10 @@ pub(super) async fn receive(api: &ApiState, request: Request<Incoming>) -> Resul
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| multer::parse_boundary(ct).ok())
         .ok_or_else(|| {
-            ApiError::invalid("content-type", "expected multipart/form-data with a boundary")
+            ApiError::invalid(
+                "content-type",
+                "expected multipart/form-data with a boundary",
+            )
         })?;
     if body::declared_length(request.headers()).is_some_and(|n| n > max_request as u64) {
         return Err(ApiError::PayloadTooLarge { limit: max_request });

@@ -85,7 +85,10 @@ fn upload_url(api: &ApiState, headers: &HeaderMap) -> Result<String, ApiError> {
     }
     let host = match headers.get(http::header::HOST) {
         Some(h) => {
-            let h = h.to_str().ok().filter(|h| h.parse::<http::uri::Authority>().is_ok());
+            let h = h
+                .to_str()
+                .ok()
+                .filter(|h| h.parse::<http::uri::Authority>().is_ok());
             h.ok_or_else(|| ApiError::invalid("host", "the Host header is not a valid host"))?
                 .to_owned()
         }

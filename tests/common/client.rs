@@ -120,7 +120,9 @@ pub struct Authed<'a> {
 impl Authed<'_> {
     pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
         let auth = format!("Bearer {}", self.token);
-        let body = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
+        let body = body
+            .map(|b| serde_json::to_vec(b).unwrap())
+            .unwrap_or_default();
         self.client
             .request(
                 method,

@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod machines;
+pub mod probe_store;
 
 use std::future::Future;
 use std::sync::Arc;
