@@ -100,13 +100,11 @@ async fn configured_origins_are_echoed_and_others_refused() {
             Default::default(),
         )
         .await;
-        let preflight = |origin: &'static str| {
-            s.client.request(
-                Method::OPTIONS,
-                "/machines",
-                &[("origin", origin), ("access-control-request-method", "GET")],
-                "",
-            )
+        let preflight = |origin: &'static str| async move {
+            let headers = [("origin", origin), ("access-control-request-method", "GET")];
+            s.client
+                .request(Method::OPTIONS, "/machines", &headers, "")
+                .await
         };
         let ok = preflight("https://ok.example").await;
         assert_eq!(

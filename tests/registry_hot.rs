@@ -35,29 +35,34 @@ fn key(instance: &str) -> InstanceKey {
 
 /// A registry over a probe store holding the toggle machine (code stored, no instances).
 async fn fixture(limits: RegistryLimits) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(ProbeStore::default());
+    let f = bare_fixture(limits).await;
     let code = MachineCode::new(machines::toggle().await, 10_000_000).unwrap();
-    let version = MachineVersionId::generate();
-    let machine = MachineName::parse("toggle").unwrap();
-    store
-        .create_machine(&MachineRecord {
-            name: machine.clone(),
-            created_at_ms: 1,
-            indexes: vec![],
-            current_version: Some(version.clone()),
-        })
-        .await
-        .unwrap();
-    store.put_bundle(&code.hash, &code.bytes).await.unwrap();
-    store
+    f.store.put_bundle(&code.hash, &code.bytes).await.unwrap();
+    f.store
         .put_version(&VersionRecord {
-            machine,
-            id: version.clone(),
+            machine: MachineName::parse("toggle").unwrap(),
+            id: f.version.clone(),
             created_at_ms: 1,
             client_info: "test".into(),
             code_hash: code.hash.to_string(),
             index_selectors: json!({}),
+        })
+        .await
+        .unwrap();
+    f
+}
+
+/// A registry over a probe store with the `toggle` machine but no code: enough for loads.
+async fn bare_fixture(limits: RegistryLimits) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(ProbeStore::default());
+    let version = MachineVersionId::generate();
+    store
+        .create_machine(&MachineRecord {
+            name: MachineName::parse("toggle").unwrap(),
+            created_at_ms: 1,
+            indexes: vec![],
+            current_version: Some(version.clone()),
         })
         .await
         .unwrap();
@@ -112,7 +117,7 @@ fn as_owner(name: &str) -> Value {
 #[tokio::test]
 async fn a_cold_instance_is_loaded_once_however_many_requests_race_for_it() {
     within(120, async {
-        let f = fixture(limits()).await;
+        let f = bare_fixture(limits()).await;
         let stored = put_instance(&f, "a").await;
         let mut reads = tokio::task::JoinSet::new();
         for _ in 0..64 {
@@ -131,7 +136,7 @@ async fn a_cold_instance_is_loaded_once_however_many_requests_race_for_it() {
 #[tokio::test]
 async fn a_missing_instance_is_not_found_and_not_kept_hot() {
     within(120, async {
-        let f = fixture(limits()).await;
+        let f = bare_fixture(limits()).await;
         let err = f.registry.load(&key("ghost")).await.unwrap_err();
         assert!(matches!(err, RegistryError::InstanceNotFound(_)), "{err}");
         assert_eq!(f.registry.stats().hot, 0);
@@ -184,7 +189,7 @@ async fn an_evicted_instance_reloads_to_the_same_state() {
 #[tokio::test]
 async fn the_bound_evicts_the_least_recently_used_instances() {
     within(120, async {
-        let f = fixture(RegistryLimits {
+        let f = bare_fixture(RegistryLimits {
             max_hot_instances: 10,
             idle_evict_ms: 3_600_000,
         })
@@ -349,7 +354,7 @@ async fn listeners_hear_each_write_after_the_store_applied_it() {
 #[tokio::test]
 async fn a_drained_registry_refuses_new_writes() {
     within(120, async {
-        let f = fixture(limits()).await;
+        let f = bare_fixture(limits()).await;
         assert!(f.registry.drain(Duration::from_secs(1)).await);
         let request = CreateRequest {
             version: f.version.clone(),

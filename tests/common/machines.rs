@@ -88,7 +88,7 @@ pub async fn provisional(server: &TestServer, machine: &str, gzip: bool) -> Valu
 }
 
 /// Step 2: posts `code` to `codeUploadUrl` with the returned fields, as the client does.
-pub async fn upload(server: &TestServer, step1: &Value, code: &[u8], gzip: bool) -> Reply {
+pub async fn upload(server: &TestServer, step1: &Value, code: &[u8], gzipped: bool) -> Reply {
     let url = step1["codeUploadUrl"].as_str().unwrap();
     let path = url.split_once("://").unwrap().1;
     let path = &path[path.find('/').unwrap()..];
@@ -99,11 +99,11 @@ pub async fn upload(server: &TestServer, step1: &Value, code: &[u8], gzip: bool)
         .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
         .collect();
     fields.push(("content-type".into(), "application/javascript".into()));
-    if gzip {
+    if gzipped {
         fields.push(("content-encoding".into(), "gzip".into()));
     }
     let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (&k[..], &v[..])).collect();
-    let body = if gzip {
+    let body = if gzipped {
         form(&fields, &gzip(code))
     } else {
         form(&fields, code)
