@@ -5,7 +5,7 @@
 use http::Request;
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::response::Reply;
 use super::versions::version_info;
@@ -44,11 +44,7 @@ pub(super) async fn history(
             event: t.event,
         })
         .collect();
-    let mut out = json!({ "transitions": rows });
-    if let Some(cursor) = page.cursor {
-        out["cursor"] = cursor.into();
-    }
-    Ok(Reply::Json(out))
+    Reply::page("transitions", rows, page.cursor)
 }
 
 #[derive(Serialize)]

@@ -168,11 +168,7 @@ pub(super) async fn list(
             machine_version: info,
         });
     }
-    let mut out = json!({ "instances": rows });
-    if let Some(cursor) = page.cursor {
-        out["cursor"] = cursor.into();
-    }
-    Ok(Reply::Json(out))
+    Reply::page("instances", rows, page.cursor)
 }
 
 #[cfg(test)]

@@ -69,11 +69,16 @@ pub(super) async fn list(api: &ApiState, request: Request<Incoming>) -> Result<R
         })
     }))
     .await?;
-    let mut out = json!({ "machines": rows });
-    if let Some(cursor) = page.cursor {
-        out["cursor"] = cursor.into();
-    }
-    Ok(Reply::Json(out))
+    Reply::page("machines", rows, page.cursor)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MachineView {
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_version: Option<VersionInfo>,
+    indexes: Vec<String>,
 }
 
 /// `GET /machines/{m}` → `{machine: {createdAt, currentVersion?, indexes}}`; 404 when unknown.
@@ -83,16 +88,12 @@ pub(super) async fn get(api: &ApiState, name: &MachineName) -> Result<Reply, Api
         .get_machine(name)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("machine {name}")))?;
-    let current = version_info(api, name, machine.current_version.as_ref()).await?;
-    let mut view = json!({
-        "createdAt": rfc3339_ms(machine.created_at_ms),
-        "indexes": machine.indexes,
-    });
-    if let Some(current) = current {
-        view["currentVersion"] =
-            serde_json::to_value(current).map_err(|e| ApiError::Internal(e.to_string()))?;
-    }
-    Ok(Reply::Json(json!({ "machine": view })))
+    let view = MachineView {
+        created_at: rfc3339_ms(machine.created_at_ms),
+        current_version: version_info(api, name, machine.current_version.as_ref()).await?,
+        indexes: machine.indexes,
+    };
+    Reply::json(json!({ "machine": view }))
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 //! The State Backed client never parses 201 and 204 bodies and always parses other 2xx bodies
 //! as JSON, so a handler answers either [`Reply::Json`] (200) or an empty 201/204.
 
+use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use serde::Serialize;
 
@@ -12,8 +13,8 @@ use crate::error::ApiError;
 /// A handler's successful answer.
 #[derive(Debug)]
 pub(super) enum Reply {
-    /// 200 with a JSON body.
-    Json(serde_json::Value),
+    /// 200 with a JSON body, already serialized.
+    Json(Bytes),
     /// 201, no body.
     Created,
     /// 204, no body.
@@ -21,16 +22,32 @@ pub(super) enum Reply {
 }
 
 impl Reply {
-    /// 200 with `value` serialized as JSON.
+    /// 200 with `value` serialized as JSON (once, straight to bytes).
     pub fn json(value: impl Serialize) -> Result<Reply, ApiError> {
-        serde_json::to_value(value)
-            .map(Reply::Json)
+        serde_json::to_vec(&value)
+            .map(|bytes| Reply::Json(bytes.into()))
             .map_err(|e| ApiError::Internal(format!("response does not serialize: {e}")))
+    }
+
+    /// A listing page: `{<field>: items, cursor?}`, the cursor only when another page exists.
+    pub fn page<T: Serialize>(
+        field: &str,
+        items: Vec<T>,
+        cursor: Option<String>,
+    ) -> Result<Reply, ApiError> {
+        let mut out = serde_json::Map::new();
+        let items = serde_json::to_value(items)
+            .map_err(|e| ApiError::Internal(format!("response does not serialize: {e}")))?;
+        out.insert(field.to_owned(), items);
+        if let Some(cursor) = cursor {
+            out.insert("cursor".to_owned(), cursor.into());
+        }
+        Reply::json(out)
     }
 
     pub fn into_response(self) -> Response<Body> {
         match self {
-            Reply::Json(value) => json(StatusCode::OK, &value),
+            Reply::Json(bytes) => json_bytes(StatusCode::OK, bytes),
             Reply::Created => empty(StatusCode::CREATED),
             Reply::NoContent => empty(StatusCode::NO_CONTENT),
         }
@@ -39,7 +56,15 @@ impl Reply {
 
 /// A JSON response with `content-type: application/json`.
 pub(super) fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    json_bytes(
+        status,
+        serde_json::to_vec(value)
+            .unwrap_or_else(|_| b"{}".to_vec())
+            .into(),
+    )
+}
+
+fn json_bytes(status: StatusCode, bytes: Bytes) -> Response<Body> {
     let mut r = Response::new(Body::from(bytes));
     *r.status_mut() = status;
     r.headers_mut().insert(

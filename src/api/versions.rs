@@ -205,9 +205,5 @@ pub(super) async fn list(
         .list_versions(name, &body::page(request.uri()))
         .await?;
     let versions: Vec<VersionInfo> = page.items.iter().map(VersionInfo::of).collect();
-    let mut out = json!({ "versions": versions });
-    if let Some(cursor) = page.cursor {
-        out["cursor"] = cursor.into();
-    }
-    Ok(Reply::Json(out))
+    Reply::page("versions", versions, page.cursor)
 }
