@@ -55,23 +55,20 @@ impl Client {
     }
 
     /// Sends `request` on a fresh connection and reads the whole response.
-    pub async fn send(&self, mut request: Request<Full<Bytes>>) -> Reply {
-        if !request.headers().contains_key(http::header::HOST) {
-            let host = self.addr.to_string().parse().unwrap();
-            request.headers_mut().insert(http::header::HOST, host);
-        }
+    pub async fn send(&self, request: Request<Full<Bytes>>) -> Reply {
+        self.connect().await.send(request).await
+    }
+
+    /// A keep-alive connection for several requests in a row.
+    pub async fn connect(&self) -> Connection {
         let stream = TcpStream::connect(self.addr).await.expect("connect");
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .expect("handshake");
         tokio::spawn(connection);
-        let response = sender.send_request(request).await.expect("response");
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.expect("body").to_bytes();
-        Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body,
+        Connection {
+            host: self.addr.to_string(),
+            sender,
         }
     }
 
@@ -107,6 +104,29 @@ impl Client {
         let mut out = Vec::new();
         let _ = stream.read_to_end(&mut out).await;
         String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// One HTTP/1.1 connection; requests on it go one after the other.
+pub struct Connection {
+    host: String,
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl Connection {
+    pub async fn send(&mut self, mut request: Request<Full<Bytes>>) -> Reply {
+        if !request.headers().contains_key(http::header::HOST) {
+            let host = self.host.parse().unwrap();
+            request.headers_mut().insert(http::header::HOST, host);
+        }
+        let response = self.sender.send_request(request).await.expect("response");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
     }
 }
 
