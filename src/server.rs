@@ -32,6 +32,7 @@ use crate::auth::Authenticator;
 use crate::config::{Config, StoreKind};
 use crate::registry::{CommitListener, Registry};
 use crate::runtime::{Runtime, RuntimeError};
+use crate::store::embedded::EmbeddedStore;
 use crate::store::memory::MemoryStore;
 use crate::store::{Store, StoreError};
 
@@ -147,7 +148,7 @@ pub async fn start_with(config: Config, ext: Extensions) -> Result<RunningServer
 fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
     match config.store.kind {
         StoreKind::Memory => Ok(Arc::new(MemoryStore::new())),
-        StoreKind::Embedded => Err(ServerError::StoreUnavailable("embedded")),
+        StoreKind::Embedded => Ok(Arc::new(EmbeddedStore::open(&config.data_dir)?)),
         StoreKind::Scylla => Err(ServerError::StoreUnavailable("scylla")),
     }
 }
