@@ -134,7 +134,7 @@ pub async fn start_with(config: Config, ext: Extensions) -> Result<RunningServer
     let sweeper = registry.start_sweeper();
     let (stop_tx, stop_rx) = watch::channel(false);
     let acceptor = tokio::spawn(accept_loop(listener, api.clone(), stop_rx));
-    tracing::info!(%addr, store = ?api.config.store.kind, "server listening");
+    tracing::info!(%addr, store = api.config.store.kind.as_str(), "server listening");
     Ok(RunningServer {
         addr,
         api,

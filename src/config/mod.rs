@@ -122,6 +122,16 @@ pub enum StoreKind {
     Scylla,
 }
 
+impl StoreKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Embedded => "embedded",
+            StoreKind::Memory => "memory",
+            StoreKind::Scylla => "scylla",
+        }
+    }
+}
+
 impl std::str::FromStr for StoreKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
