@@ -34,6 +34,7 @@ use crate::registry::{CommitListener, Registry};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::store::embedded::EmbeddedStore;
 use crate::store::memory::MemoryStore;
+use crate::store::scylla::ScyllaStore;
 use crate::store::{Store, StoreError};
 
 /// Why the server could not start or stop cleanly.
@@ -44,8 +45,6 @@ pub enum ServerError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("the {0} store is not available in this build")]
-    StoreUnavailable(&'static str),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("admin credential: {0}")]
@@ -96,7 +95,7 @@ pub async fn start_with(config: Config, ext: Extensions) -> Result<RunningServer
     })?;
     let store = match ext.store {
         Some(store) => store,
-        None => open_store(&config)?,
+        None => open_store(&config).await?,
     };
     let admin = ensure_admin_key(store.as_ref(), &config.data_dir).await?;
     let uploads = UploadSigner::load_or_create(store.as_ref()).await?;
@@ -145,12 +144,12 @@ pub async fn start_with(config: Config, ext: Extensions) -> Result<RunningServer
     })
 }
 
-fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
-    match config.store.kind {
-        StoreKind::Memory => Ok(Arc::new(MemoryStore::new())),
-        StoreKind::Embedded => Ok(Arc::new(EmbeddedStore::open(&config.data_dir)?)),
-        StoreKind::Scylla => Err(ServerError::StoreUnavailable("scylla")),
-    }
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+    Ok(match config.store.kind {
+        StoreKind::Memory => Arc::new(MemoryStore::new()),
+        StoreKind::Embedded => Arc::new(EmbeddedStore::open(&config.data_dir)?),
+        StoreKind::Scylla => Arc::new(ScyllaStore::connect(&config.store.scylla).await?),
+    })
 }
 
 impl RunningServer {
