@@ -71,7 +71,6 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Arc<Config>,
         store: Arc<dyn Store>,
