@@ -66,7 +66,7 @@ pub enum ConfigError {
     },
     #[error("{var}={value:?} is not valid: {reason}")]
     Env {
-        var: &'static str,
+        var: String,
         value: String,
         reason: String,
     },
@@ -315,19 +315,18 @@ impl Config {
     ) -> Result<(), ConfigError> {
         let env: Vec<(String, String)> = env.into_iter().collect();
         for (name, value) in &env {
-            let Some(var) = ENV_VARS.iter().copied().find(|v| v == name) else {
-                continue;
-            };
-            self.apply_var(var, value.clone())?;
+            self.apply_var(name, value)?;
         }
         let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         self.store.scylla.apply_env(lookup)?;
         Ok(())
     }
 
-    fn apply_var(&mut self, var: &'static str, value: String) -> Result<(), ConfigError> {
+    /// Applies one variable of [`ENV_VARS`]; `Ok(false)` for any other name.
+    fn apply_var(&mut self, var: &str, value: &str) -> Result<bool, ConfigError> {
+        let value = value.to_owned();
         let bad = |reason: String| ConfigError::Env {
-            var,
+            var: var.to_owned(),
             value: value.clone(),
             reason,
         };
@@ -370,9 +369,9 @@ impl Config {
             "STATEWIRE_SHUTDOWN_GRACE_MS" => {
                 self.shutdown_grace_ms = parse_num(&value).map_err(bad)?
             }
-            other => unreachable!("{other} is listed in ENV_VARS but not applied"),
+            _ => return Ok(false),
         }
-        Ok(())
+        Ok(true)
     }
 
     pub fn apply_overrides(&mut self, flags: &Overrides) {

@@ -120,6 +120,22 @@ fn every_listed_env_var_is_applied() {
 }
 
 #[test]
+fn every_name_in_env_vars_is_understood() {
+    for var in ENV_VARS {
+        let sample = match *var {
+            "STATEWIRE_STORE" => "memory",
+            "STATEWIRE_HOST" | "STATEWIRE_DATA_DIR" | "STATEWIRE_CORS_ORIGINS" => "x",
+            "STATEWIRE_PUBLIC_URL" => "http://x",
+            _ => "7",
+        };
+        assert!(Config::default().apply_var(var, sample).unwrap(), "{var}");
+    }
+    assert!(!Config::default()
+        .apply_var("STATEWIRE_LOG", "debug")
+        .unwrap());
+}
+
+#[test]
 fn a_malformed_env_value_names_the_variable() {
     let err = Config::load(
         None,
