@@ -236,7 +236,12 @@ async fn accept_loop(
                 }
             },
             () = stopped(&mut stop_rx) => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(done) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(e) = done {
+                    // A panicking handler takes only its own connection down.
+                    tracing::error!(error = %e, "connection task failed");
+                }
+            }
         }
     }
     connections
