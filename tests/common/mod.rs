@@ -1,4 +1,4 @@
-//! Shared helpers for the HTTP and registry tests: a real server in-process on 127.0.0.1:0
+//! What the HTTP and registry tests share: a real server in-process on 127.0.0.1:0
 //! with a temporary data directory, a small HTTP client over real sockets, tokens, and the
 //! raw-wasm toggle machine built from `examples/raw-wasm-toggle`.
 
@@ -105,7 +105,7 @@ impl TestServer {
             .token
     }
 
-    /// An admin-scoped client call helper: `Authorization: Bearer <admin>`.
+    /// Calls made with the admin token: `Authorization: Bearer <admin>`.
     pub fn admin(&self) -> client::Authed<'_> {
         self.client.authed(&self.admin_token)
     }
