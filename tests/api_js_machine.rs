@@ -102,11 +102,7 @@ async fn a_gzipped_xstate_4_bundle_runs_over_http() {
 async fn a_bundle_without_a_default_machine_is_refused_at_finalize() {
     within(180, async {
         let s = TestServer::start().await;
-        let r = s
-            .admin()
-            .post("/machines", &json!({"slug": "broken"}))
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED);
+        s.create_machine("broken").await;
         let step1 = machines::provisional(&s, "broken", true).await;
         let code = b"export function allowRead() { return true; }";
         let r = machines::upload(&s, &step1, code, true).await;

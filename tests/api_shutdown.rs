@@ -85,8 +85,7 @@ async fn machines_survive_a_restart_on_the_embedded_store() {
             c.store.kind = statewire::config::StoreKind::Embedded
         };
         let s = TestServer::start_with(embedded, Default::default()).await;
-        let r = s.admin().post("/machines", &json!({"slug": "kept"})).await;
-        assert_eq!(r.status, 201);
+        s.create_machine("kept").await;
         let dir = s.shutdown().await;
 
         let s = TestServer::start_in(dir, embedded, Default::default()).await;

@@ -130,11 +130,7 @@ pub async fn finalize(server: &TestServer, machine: &str, step1: &Value, body: &
 
 /// Creates `machine` with `code` as its current version; returns the `ver_…` id.
 pub async fn machine_with_version(server: &TestServer, machine: &str, code: &[u8]) -> String {
-    let created = server
-        .admin()
-        .post("/machines", &json!({"slug": machine}))
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
+    server.create_machine(machine).await;
     add_version(server, machine, code, true).await
 }
 

@@ -105,6 +105,15 @@ impl TestServer {
             .token
     }
 
+    /// Creates machine `name` (no versions), as the admin.
+    pub async fn create_machine(&self, name: &str) {
+        let r = self
+            .admin()
+            .post("/machines", &json!({ "slug": name }))
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+    }
+
     /// Calls made with the admin token: `Authorization: Bearer <admin>`.
     pub fn admin(&self) -> client::Authed<'_> {
         self.client.authed(&self.admin_token)
