@@ -77,6 +77,18 @@ async fn bare_fixture(limits: RegistryLimits) -> Fixture {
     }
 }
 
+impl Fixture {
+    /// Creates toggle instance `name` with its owner as the caller.
+    async fn create(&self, name: &str) -> Result<Arc<InstanceRecord>, RegistryError> {
+        let request = CreateRequest {
+            version: self.version.clone(),
+            context: json!({}),
+            auth_context: as_owner(name),
+        };
+        self.registry.create(key(name), request).await
+    }
+}
+
 fn limits() -> RegistryLimits {
     Config::default().registry
 }
@@ -149,18 +161,7 @@ async fn an_evicted_instance_reloads_to_the_same_state() {
     within(120, async {
         let f = fixture(limits()).await;
         let token = as_owner("a");
-        let created = f
-            .registry
-            .create(
-                key("a"),
-                CreateRequest {
-                    version: f.version.clone(),
-                    context: json!({}),
-                    auth_context: token.clone(),
-                },
-            )
-            .await
-            .unwrap();
+        let created = f.create("a").await.unwrap();
         let after = f
             .registry
             .send_event(key("a"), json!({"type": "toggle"}), token.clone())
@@ -226,12 +227,7 @@ async fn a_write_from_elsewhere_makes_the_event_rerun_on_the_newer_snapshot() {
     within(120, async {
         let f = fixture(limits()).await;
         let token = as_owner("a");
-        let request = CreateRequest {
-            version: f.version.clone(),
-            context: json!({}),
-            auth_context: token.clone(),
-        };
-        let created = f.registry.create(key("a"), request).await.unwrap();
+        let created = f.create("a").await.unwrap();
         // Another node moves the instance to `on` behind this registry's back.
         let mut moved = (*created).clone();
         moved.version = 2;
@@ -264,12 +260,7 @@ async fn an_unknown_commit_outcome_is_settled_without_applying_twice() {
     within(120, async {
         let f = fixture(limits()).await;
         let token = as_owner("a");
-        let request = CreateRequest {
-            version: f.version.clone(),
-            context: json!({}),
-            auth_context: token.clone(),
-        };
-        f.registry.create(key("a"), request).await.unwrap();
+        f.create("a").await.unwrap();
         f.store
             .unknown_after_next_apply
             .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -317,12 +308,7 @@ async fn listeners_hear_each_write_after_the_store_applied_it() {
         *recorder.store.lock() = Some(f.store.clone());
         f.registry.add_listener(recorder.clone());
         let token = as_owner("a");
-        let request = CreateRequest {
-            version: f.version.clone(),
-            context: json!({}),
-            auth_context: token.clone(),
-        };
-        f.registry.create(key("a"), request).await.unwrap();
+        f.create("a").await.unwrap();
         for _ in 0..3 {
             f.registry
                 .send_event(key("a"), json!({"type": "toggle"}), token.clone())
@@ -356,12 +342,7 @@ async fn a_drained_registry_refuses_new_writes() {
     within(120, async {
         let f = bare_fixture(limits()).await;
         assert!(f.registry.drain(Duration::from_secs(1)).await);
-        let request = CreateRequest {
-            version: f.version.clone(),
-            context: json!({}),
-            auth_context: as_owner("a"),
-        };
-        let err = f.registry.create(key("a"), request).await.unwrap_err();
+        let err = f.create("a").await.unwrap_err();
         assert!(matches!(err, RegistryError::ShuttingDown), "{err}");
     })
     .await;
