@@ -1,13 +1,13 @@
 //! Instances over HTTP with a real machine (the raw-wasm toggle): create, read, events,
 //! pause, history, admin view, desired version, delete, and concurrent events.
 
-mod common;
+mod http_support;
 
 use base64::Engine as _;
-use common::machines;
-use common::{within, TestServer};
 use hmac::{Hmac, Mac};
 use http::StatusCode;
+use http_support::machines;
+use http_support::{within, TestServer};
 use serde_json::{json, Value};
 
 const USER_SCOPES: &[&str] = &["instances.write", "state.read", "events.write"];
@@ -26,7 +26,7 @@ async fn user(s: &TestServer, name: &str) -> String {
 }
 
 /// Creates toggle instance `name` as the caller of `c`.
-async fn create(c: &common::client::Authed<'_>, name: &str) {
+async fn create(c: &http_support::client::Authed<'_>, name: &str) {
     let r = c.post("/machines/toggle", &json!({ "slug": name })).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }

@@ -1,11 +1,11 @@
 //! A JavaScript machine in the shape smply uploads (an ES module importing `npm:xstate`,
 //! gzipped), run end to end over HTTP.
 
-mod common;
+mod http_support;
 
-use common::machines;
-use common::{within, TestServer};
 use http::StatusCode;
+use http_support::machines;
+use http_support::{within, TestServer};
 use serde_json::json;
 
 /// A lamp: `dark` ⇄ `lit` on `FLIP`, counting flips in private context, a public label.

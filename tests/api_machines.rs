@@ -1,13 +1,13 @@
 //! Machines and machine versions over HTTP: statuses and bodies as the State Backed client
 //! expects them, the three-step upload, and the bundle size caps.
 
-mod common;
+mod http_support;
 
 use base64::Engine as _;
-use common::machines::{self, form, form_content_type, gzip};
-use common::{within, TestServer};
 use hmac::{Hmac, Mac};
 use http::{Method, StatusCode};
+use http_support::machines::{self, form, form_content_type, gzip};
+use http_support::{within, TestServer};
 use serde_json::json;
 
 fn confirmation(key: &str, data: &str) -> String {

@@ -1,13 +1,13 @@
 //! Starting and stopping: the `serve` binary's ready line and signals, and graceful shutdown
 //! of the in-process server with a request in flight.
 
-mod common;
+mod http_support;
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{within, TestServer};
+use http_support::{within, TestServer};
 use serde_json::json;
 use statewire::auth::admin::read_admin_key;
 use statewire::auth::sign::{sign_token, SignOptions};
@@ -142,7 +142,7 @@ async fn serve_prints_its_address_answers_health_and_stops_on_sigterm() {
         let (child, url) = spawn_serve(dir.path(), 5_000);
         let addr: std::net::SocketAddr = url.strip_prefix("http://").unwrap().parse().unwrap();
         assert_ne!(addr.port(), 0);
-        let health = common::Client::new(addr)
+        let health = http_support::Client::new(addr)
             .request(http::Method::GET, "/healthz", &[], "")
             .await;
         assert_eq!(health.status, 200);

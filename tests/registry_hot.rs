@@ -1,7 +1,7 @@
 //! The hot-instance registry against a watched store: one load per cold instance, eviction,
 //! compare-and-set conflicts, unknown outcomes, and commit listeners.
 
-mod common;
+mod http_support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +16,8 @@ use statewire::store::{
     Commit, Expect, InstanceRecord, InstanceStatus, MachineRecord, Store, VersionRecord,
 };
 
-use common::probe_store::ProbeStore;
-use common::{machines, within};
+use http_support::probe_store::ProbeStore;
+use http_support::{machines, within};
 
 struct Fixture {
     store: Arc<ProbeStore>,
@@ -66,7 +66,7 @@ async fn bare_fixture(limits: RegistryLimits) -> Fixture {
         })
         .await
         .unwrap();
-    let config = common::test_config(dir.path());
+    let config = http_support::test_config(dir.path());
     let runtime = Runtime::new(config.runtime_config()).unwrap();
     let registry = Registry::new(store.clone(), runtime, &limits);
     Fixture {
@@ -109,6 +109,7 @@ async fn put_instance(f: &Fixture, name: &str) -> InstanceRecord {
         write_id: uuid::Uuid::new_v4(),
         created_at_ms: 1_000,
         updated_at_ms: 1_000,
+        effects: Default::default(),
     };
     f.store
         .commit(Commit {
