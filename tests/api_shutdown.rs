@@ -104,19 +104,20 @@ fn spawn_serve(data_dir: &std::path::Path, grace_ms: u64) -> (Child, String) {
         .env("STATEWIRE_SHUTDOWN_GRACE_MS", grace_ms.to_string())
         .env("STATEWIRE_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let url = line
-        .trim_end()
-        .strip_prefix("statewire listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, url)
+    let Some(url) = line.trim_end().strip_prefix("statewire listening on ") else {
+        let _ = child.kill();
+        let mut stderr = String::new();
+        let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
+        panic!("unexpected first line {line:?}; stderr: {stderr}");
+    };
+    (child, url.to_owned())
 }
 
 fn signal(child: &Child, name: &str) {
