@@ -8,6 +8,7 @@
 
 use http::StatusCode;
 
+use crate::registry::RegistryError;
 use crate::runtime::RuntimeError;
 use crate::store::StoreError;
 
@@ -43,6 +44,19 @@ pub enum ApiError {
     Conflict(String),
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// An uploaded machine bundle is over a size limit; `what` is `gzipped` or `unzipped`.
+    #[error("{what} machine bundle is larger than {limit} bytes")]
+    BundleTooLarge { what: &'static str, limit: usize },
+    /// The multipart upload's signature fields do not match the server's secret.
+    #[error("{0}")]
+    UploadForbidden(String),
+    /// No chain of migrations leads to the requested version (migrations are not supported,
+    /// so only the instance's own version is reachable).
+    #[error("{0}")]
+    NoMigrationPath(String),
+    /// An instance kept changing under concurrent writers elsewhere; retrying may succeed.
+    #[error("{0}")]
+    Contended(String),
     #[error("method not allowed")]
     MethodNotAllowed,
     /// The machine runtime refused or failed the call.
@@ -100,6 +114,12 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => {
                 class(S::PAYLOAD_TOO_LARGE, "payload-too-large", true)
             }
+            ApiError::BundleTooLarge { .. } => {
+                class(S::PAYLOAD_TOO_LARGE, "payload-too-large", true)
+            }
+            ApiError::UploadForbidden(_) => class(S::FORBIDDEN, "invalid-upload-signature", true),
+            ApiError::NoMigrationPath(_) => class(S::BAD_REQUEST, "no-migration-path", true),
+            ApiError::Contended(_) => class(S::SERVICE_UNAVAILABLE, "instance-contended", true),
             ApiError::MethodNotAllowed => class(S::METHOD_NOT_ALLOWED, "method-not-allowed", true),
             ApiError::Runtime(e) => match e {
                 RuntimeError::InvalidBundle(_) => class(S::BAD_REQUEST, "invalid-bundle", true),
@@ -169,5 +189,27 @@ impl ApiError {
 impl From<crate::ids::InvalidName> for ApiError {
     fn from(e: crate::ids::InvalidName) -> Self {
         ApiError::invalid(e.field, e.to_string())
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::InstanceNotFound(key) => ApiError::NotFound(format!("instance {key}")),
+            RegistryError::AlreadyExists(_) | RegistryError::Paused(_) => {
+                ApiError::Conflict(e.to_string())
+            }
+            RegistryError::VersionNotFound { machine, version } => {
+                ApiError::NotFound(format!("machine version {version} of machine {machine}"))
+            }
+            RegistryError::Rejected => ApiError::RejectedByAuthorizer,
+            RegistryError::Contended { .. } => ApiError::Contended(e.to_string()),
+            RegistryError::MissingCode(_) | RegistryError::TaskFailed(_) => {
+                ApiError::Internal(e.to_string())
+            }
+            RegistryError::Runtime(e) => ApiError::Runtime(e),
+            RegistryError::Store(e) => ApiError::Store(e),
+            RegistryError::ShuttingDown => ApiError::ShuttingDown,
+        }
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! The modules follow the path of one event through the server:
 //!
+//! - [`server`]: assembly of the parts below into a listening server, and its ordered shutdown.
 //! - [`config`]: layered settings (defaults, file, `STATEWIRE_*` env, flags) for every subcommand.
 //! - [`api`]: HTTP routes on hyper (State Backed paths), `/rt` upgrade, `/metrics`, `/healthz`.
 //! - [`auth`]: signing keys, HS256 JWT verification, scopes and the operator's admin credential.
@@ -14,9 +15,11 @@
 //! - [`metrics`]: typed helpers over the `metrics` facade and the Prometheus exporter.
 //! - [`error`]: the one map from internal errors to HTTP status, error code and WS error.
 //! - [`ids`]: newtypes for every name and id that crosses a module boundary.
+//! - [`clock`]: milliseconds since the epoch and the RFC 3339 form the API prints.
 
 pub mod api;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod fanout;
@@ -24,6 +27,7 @@ pub mod ids;
 pub mod metrics;
 pub mod registry;
 pub mod runtime;
+pub mod server;
 pub mod session;
 pub mod store;
 pub mod timers;

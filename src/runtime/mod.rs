@@ -156,6 +156,7 @@ pub struct Step {
     pub state: Value,
     /// The full context; only `context.public` ever leaves the server.
     pub context: Value,
+    /// Tags of the active states, sorted and without duplicates.
     pub tags: Vec<String>,
     pub done: bool,
     /// Effects the transition left for the host, normalized (docs/machine-abi.md).

@@ -268,11 +268,16 @@ fn into_step(
             limit: max_context_bytes,
         });
     }
+    // XState keeps tags in a Set whose order depends on how the state was reached (restored
+    // or interpreted); sorted tags make equal states compare equal and keep pushed diffs quiet.
+    let mut tags = wire.tags;
+    tags.sort_unstable();
+    tags.dedup();
     Ok(Step {
         snapshot: wire.snapshot.to_string(),
         state: wire.state,
         context: wire.context,
-        tags: wire.tags,
+        tags,
         done: wire.done,
         effects: wire.effects,
     })
