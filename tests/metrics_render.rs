@@ -6,6 +6,7 @@
 mod metrics_support;
 mod runtime_support;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use metrics_support::{eventually, has, parse, sum, within};
@@ -65,6 +66,44 @@ fn every_metric_is_documented() {
             docs.contains(&format!("`{name}`")),
             "docs/metrics.md does not describe {name}"
         );
+    }
+}
+
+/// Every `statewire_…` name the dashboard's queries use.
+fn dashboard_names() -> BTreeSet<String> {
+    let dashboard = include_str!("../grafana/dashboards/statewire.json");
+    let mut names = BTreeSet::new();
+    let mut rest = dashboard;
+    while let Some(start) = rest.find("statewire_") {
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.insert(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[test]
+fn the_dashboard_shows_every_metric_and_only_known_ones() {
+    let known = metrics::all_names();
+    let used = dashboard_names();
+    for name in &used {
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix).filter(|b| known.contains(b)))
+            .unwrap_or(name);
+        assert!(
+            known.contains(&base),
+            "the dashboard queries unknown {name}"
+        );
+    }
+    for name in known {
+        let shown = ["", "_bucket", "_sum", "_count"]
+            .iter()
+            .any(|suffix| used.contains(&format!("{name}{suffix}")));
+        assert!(shown, "the dashboard does not show {name}");
     }
 }
 

@@ -33,6 +33,7 @@ use hyper::body::Incoming;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::metrics::http as metrics;
 use crate::registry::Registry;
 use crate::runtime::Runtime;
 use crate::store::Store;
@@ -139,6 +140,8 @@ pub async fn handle(api: Arc<ApiState>, request: Request<Incoming>) -> Response<
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
     );
+    let route = router::pattern(&path);
+    metrics::request_finished(route, &method, response.status(), started.elapsed());
     response
 }
 

@@ -138,6 +138,32 @@ impl ApiRoute {
     }
 }
 
+/// The route pattern of `path` as the metrics label it (`/machines/{machineName}`), whether
+/// or not the names in it are valid; `unmatched` for a path no route has. Follows the table
+/// in [`Route::parse`].
+pub(super) fn pattern(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segments.as_slice() {
+        ["healthz"] => "/healthz",
+        ["metrics"] => "/metrics",
+        ["rt"] => "/rt",
+        ["uploads"] => UPLOAD_PATH,
+        ["machines"] => "/machines",
+        ["machines", _] => "/machines/{machineName}",
+        ["machines", _, "v"] => "/machines/{machineName}/v",
+        ["machines", _, "v", _] => "/machines/{machineName}/v/{machineVersionId}",
+        ["machines", _, "i"] => "/machines/{machineName}/i",
+        ["machines", _, "i", _] => "/machines/{machineName}/i/{instanceName}",
+        ["machines", _, "i", _, "events"] => "/machines/{machineName}/i/{instanceName}/events",
+        ["machines", _, "i", _, "admin"] => "/machines/{machineName}/i/{instanceName}/admin",
+        ["machines", _, "i", _, "status"] => "/machines/{machineName}/i/{instanceName}/status",
+        ["machines", _, "i", _, "v"] => "/machines/{machineName}/i/{instanceName}/v",
+        ["keys"] => "/keys",
+        ["keys", _] => "/keys/{keyId}",
+        _ => crate::metrics::http::UNMATCHED_ROUTE,
+    }
+}
+
 /// The `Allow` header value for `path`, if it is a known route.
 pub(super) fn allow_header(path: &str) -> Option<String> {
     let route = Route::parse(path).ok().flatten()?;
@@ -266,7 +292,7 @@ fn metrics(api: &ApiState) -> Response<Body> {
             let mut r = Response::new(Body::from(renderer.render()));
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("text/plain; version=0.0.4"),
+                http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
             );
             r
         }
@@ -284,6 +310,49 @@ fn real_time(api: &ApiState, request: Request<Incoming>) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_route_has_a_pattern_and_other_paths_have_none() {
+        let routed = [
+            "/healthz",
+            "/metrics",
+            "/rt",
+            "/uploads",
+            "/machines",
+            "/machines/m",
+            "/machines/m/v",
+            "/machines/m/v/x.y",
+            "/machines/m/i",
+            "/machines/m/i/a/",
+            "/machines/m/i/a/events",
+            "/machines/m/i/a/admin",
+            "/machines/m/i/a/status",
+            "/machines/m/i/a/v",
+            "/keys",
+            "/keys/sbk_1",
+        ];
+        for path in routed {
+            assert!(Route::parse(path).unwrap().is_some(), "{path}");
+            assert_ne!(
+                pattern(path),
+                crate::metrics::http::UNMATCHED_ROUTE,
+                "{path}"
+            );
+        }
+        for path in ["/", "/nope", "/machines/m/x", "/machines/m/i/a/events/more"] {
+            assert!(Route::parse(path).unwrap().is_none(), "{path}");
+            assert_eq!(
+                pattern(path),
+                crate::metrics::http::UNMATCHED_ROUTE,
+                "{path}"
+            );
+        }
+        assert_eq!(
+            pattern("/machines/not valid/i/x"),
+            "/machines/{machineName}/i/{instanceName}",
+            "an invalid name still has its route's pattern"
+        );
+    }
 
     #[test]
     fn state_backed_paths_map_to_routes() {

@@ -9,9 +9,12 @@
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
+use statewire::api::MetricsRenderer;
 use statewire::config::{Config, Overrides, StoreKind};
+use statewire::server::Extensions;
 use tracing_subscriber::EnvFilter;
 
 #[derive(clap::Args)]
@@ -55,7 +58,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut signals = Signals::watch()?;
     let grace = config.shutdown_grace();
     let data_dir = config.data_dir.clone();
-    let server = statewire::server::start(config).await?;
+    let metrics = match statewire::metrics::install() {
+        Ok(exporter) => Some(Arc::new(exporter) as Arc<dyn MetricsRenderer>),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics unavailable; /metrics answers 404");
+            None
+        }
+    };
+    let extensions = Extensions {
+        metrics,
+        ..Extensions::default()
+    };
+    let server = statewire::server::start_with(config, extensions).await?;
 
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "statewire listening on {}", server.url())?;

@@ -7,11 +7,13 @@ use ::metrics::{counter, describe_counter, describe_gauge, describe_histogram, g
 
 use super::{labels, LiveGauge};
 use crate::ids::MachineName;
+use crate::registry::RegistryError;
+use crate::runtime::RuntimeError;
 
 pub const EVENTS_TOTAL: &str = "statewire_events_total";
 pub const EVENT_DURATION_SECONDS: &str = "statewire_event_duration_seconds";
 pub const CREATIONS_TOTAL: &str = "statewire_instance_creations_total";
-pub const CONFLICT_RETRIES_TOTAL: &str = "statewire_event_conflict_retries_total";
+pub const CONFLICT_RETRIES_TOTAL: &str = "statewire_conflict_retries_total";
 pub const AUTHORIZER_DENIALS_TOTAL: &str = "statewire_authorizer_denials_total";
 pub const INSTANCES_HOT: &str = "statewire_instances_hot";
 pub const LOADS_TOTAL: &str = "statewire_instance_loads_total";
@@ -85,23 +87,63 @@ pub enum Access {
     Write,
 }
 
-/// An event sent to an instance of `machine` ended with `outcome`, `elapsed` after the
-/// registry took it (queueing behind earlier events of the instance included).
-pub fn event_finished(machine: &MachineName, outcome: Outcome, elapsed: Duration) {
+/// How a registry write ended.
+pub fn outcome<T>(result: &Result<T, RegistryError>) -> Outcome {
+    use RegistryError as E;
+    use RuntimeError as R;
+    match result {
+        Ok(_) => Outcome::Accepted,
+        Err(E::Rejected) => Outcome::Rejected,
+        Err(E::InstanceNotFound(_) | E::VersionNotFound { .. }) => Outcome::NotFound,
+        Err(E::AlreadyExists(_)) => Outcome::AlreadyExists,
+        Err(E::Paused(_)) => Outcome::Paused,
+        Err(E::Contended { .. }) => Outcome::Contended,
+        Err(E::Store(_)) => Outcome::StoreError,
+        Err(E::ShuttingDown) => Outcome::Unavailable,
+        Err(E::Runtime(R::MachineThrew(_) | R::BadInput(_) | R::ContextTooLarge { .. })) => {
+            Outcome::MachineError
+        }
+        Err(E::Runtime(R::Deadline(_))) => Outcome::Timeout,
+        Err(E::Runtime(R::OutOfMemory | R::Trap(_))) => Outcome::Fault,
+        Err(E::Runtime(R::InvalidBundle(_) | R::BundleTooLarge { .. } | R::Internal(_))) => {
+            Outcome::Error
+        }
+        Err(E::MissingCode(_) | E::TaskFailed(_)) => Outcome::Error,
+    }
+}
+
+/// An event sent to an instance of `machine` was answered with `result`, `elapsed` after the
+/// registry took it (queueing behind earlier events of the instance included). A refusal by
+/// `allowWrite` also counts as an authorizer denial.
+pub fn event_finished<T>(
+    machine: &MachineName,
+    result: &Result<T, RegistryError>,
+    elapsed: Duration,
+) {
+    let outcome = outcome(result);
+    if outcome == Outcome::Rejected {
+        authorizer_denied(machine, Access::Write);
+    }
     let outcome = outcome.label();
     counter!(EVENTS_TOTAL, "machine" => labels::machine(machine), "outcome" => outcome)
         .increment(1);
     histogram!(EVENT_DURATION_SECONDS, "outcome" => outcome).record(elapsed.as_secs_f64());
 }
 
-/// An instance creation of `machine` ended with `outcome`.
-pub fn creation_finished(machine: &MachineName, outcome: Outcome) {
+/// An instance creation of `machine` was answered with `result`. A refusal by `allowWrite`
+/// also counts as an authorizer denial.
+pub fn creation_finished<T>(machine: &MachineName, result: &Result<T, RegistryError>) {
+    let outcome = outcome(result);
+    if outcome == Outcome::Rejected {
+        authorizer_denied(machine, Access::Write);
+    }
     counter!(CREATIONS_TOTAL, "machine" => labels::machine(machine), "outcome" => outcome.label())
         .increment(1);
 }
 
-/// An event is run again on a newer snapshot after a compare-and-set conflict.
-pub fn conflict_retry() {
+/// An instance write met a newer snapshot at its compare-and-set (written by another node)
+/// and is run again on it, or gives up after its last attempt.
+pub fn conflict_met() {
     counter!(CONFLICT_RETRIES_TOTAL).increment(1);
 }
 
@@ -145,7 +187,7 @@ pub(super) fn describe() {
     );
     describe_counter!(
         CONFLICT_RETRIES_TOTAL,
-        "events run again on a newer snapshot after a compare-and-set conflict"
+        "instance writes that met a newer snapshot at commit and ran again (or gave up)"
     );
     describe_counter!(
         AUTHORIZER_DENIALS_TOTAL,

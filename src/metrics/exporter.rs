@@ -43,6 +43,12 @@ impl Exporter {
     }
 }
 
+impl crate::api::MetricsRenderer for Exporter {
+    fn render(&self) -> String {
+        Exporter::render(self)
+    }
+}
+
 /// Installs the process-wide recorder on the first call and returns the exporter for it; later
 /// calls return the same exporter (or the same error). Safe to call from any number of servers
 /// and threads.

@@ -14,6 +14,7 @@ use tokio::sync::OwnedMutexGuard;
 use super::{Inner, RegistryError};
 use crate::clock::now_ms;
 use crate::ids::InstanceKey;
+use crate::metrics::{events as metrics, LiveGauge};
 use crate::store::InstanceRecord;
 
 /// What an entry knows about its instance.
@@ -31,6 +32,8 @@ pub(super) struct Entry {
     /// A copy of the loaded record that readers take without waiting behind a write.
     published: Mutex<Option<Arc<InstanceRecord>>>,
     last_used_ms: AtomicI64,
+    /// Counts this entry in the hot-instance gauge for as long as it lives.
+    _hot: LiveGauge,
 }
 
 /// Exclusive access to one live entry.
@@ -45,6 +48,7 @@ impl Entry {
             slot: Arc::new(tokio::sync::Mutex::new(Slot::Cold)),
             published: Mutex::new(None),
             last_used_ms: AtomicI64::new(now_ms()),
+            _hot: metrics::hot_instance(),
         }
     }
 
@@ -122,6 +126,7 @@ impl Inner {
             return Ok(Some(record));
         }
         self.loads.fetch_add(1, Ordering::Relaxed);
+        metrics::instance_loaded();
         let Some(record) = self.store.load_instance(key).await? else {
             return Ok(None);
         };

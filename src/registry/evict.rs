@@ -72,6 +72,7 @@ impl Inner {
             evicted += 1;
         }
         self.evictions.fetch_add(evicted as u64, Ordering::Relaxed);
+        crate::metrics::events::instances_evicted(evicted);
         evicted
     }
 }

@@ -28,7 +28,7 @@ mod write;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use parking_lot::RwLock;
@@ -36,6 +36,7 @@ use serde_json::{json, Value};
 
 use crate::config::RegistryLimits;
 use crate::ids::{InstanceKey, MachineName, MachineVersionId};
+use crate::metrics::events as metrics;
 use crate::runtime::{MachineCode, Runtime, RuntimeError};
 use crate::store::{InstanceRecord, InstanceStatus, Store, StoreError};
 
@@ -197,6 +198,7 @@ impl Registry {
         if self.inner.runtime.allow_read(&code, &args).await? {
             Ok(record)
         } else {
+            metrics::authorizer_denied(&key.machine, metrics::Access::Read);
             Err(RegistryError::Rejected)
         }
     }
@@ -208,7 +210,10 @@ impl Registry {
         request: CreateRequest,
     ) -> Result<Arc<InstanceRecord>, RegistryError> {
         let inner = self.inner.clone();
-        spawn_write(async move { inner.create(&key, request).await }).await
+        let machine = key.machine.clone();
+        let result = spawn_write(async move { inner.create(&key, request).await }).await;
+        metrics::creation_finished(&machine, &result);
+        result
     }
 
     /// Applies one event (an object with `type`) after `allowWrite` accepts it.
@@ -219,7 +224,11 @@ impl Registry {
         auth_context: Value,
     ) -> Result<Arc<InstanceRecord>, RegistryError> {
         let inner = self.inner.clone();
-        spawn_write(async move { inner.send_event(&key, &event, &auth_context).await }).await
+        let (machine, started) = (key.machine.clone(), Instant::now());
+        let result =
+            spawn_write(async move { inner.send_event(&key, &event, &auth_context).await }).await;
+        metrics::event_finished(&machine, &result, started.elapsed());
+        result
     }
 
     /// Pauses or resumes an instance; paused instances refuse events.

@@ -197,6 +197,7 @@ impl Inner {
                 }
                 Outcome::Moved(Some(newer)) => {
                     tracing::debug!(instance = %key, attempt = n, "instance moved; writing again");
+                    crate::metrics::events::conflict_met();
                     current = newer;
                     held.set_loaded(current.clone());
                 }
