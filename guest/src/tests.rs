@@ -46,7 +46,7 @@ fn loaded() {
     assert_eq!(call(OP_CONFIGURE, settings), r#"{"ok":{}}"#);
     assert_eq!(
         call(OP_LOAD, TOGGLE),
-        r#"{"ok":{"abi":1,"xstateMajor":4,"exports":["allowRead","allowWrite","spare"]}}"#
+        r#"{"ok":{"abi":2,"xstateMajor":4,"exports":["allowRead","allowWrite","spare"]}}"#
     );
 }
 

@@ -77,7 +77,10 @@ export async function guestFor(source) {
       specifier === 'statewire:machine' ? import(pathToFileURL(file).href) : import(specifier),
   });
   const call = async (op, input) => {
-    await guest.call(op, typeof input === 'string' ? input : JSON.stringify(input));
+    const pending = guest.call(op, typeof input === "string" ? input : JSON.stringify(input));
+    if (pending) await pending;
+    // The engine runs every pending job before it asks for the answer; so do we.
+    await new Promise((resolve) => setImmediate(resolve));
     return JSON.parse(guest.output());
   };
   const loadOutput = await call(OP.load, '');
