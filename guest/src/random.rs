@@ -42,7 +42,9 @@ mod source {
 /// `len` random bytes (at most [`MAX_RANDOM_BYTES`]).
 pub fn bytes(len: usize) -> Result<Vec<u8>, String> {
     if len > MAX_RANDOM_BYTES {
-        return Err(format!("at most {MAX_RANDOM_BYTES} random bytes can be asked for at once"));
+        return Err(format!(
+            "at most {MAX_RANDOM_BYTES} random bytes can be asked for at once"
+        ));
     }
     let mut buf = vec![0; len];
     source::fill(&mut buf)?;
