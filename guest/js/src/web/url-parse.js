@@ -29,8 +29,28 @@ const FORBIDDEN_HOST = new Set([0x00, 0x09, 0x0a, 0x0d, 0x20, 0x23, 0x2f, 0x3a, 
 
 const hex = (byte) => `%${byte < 16 ? '0' : ''}${byte.toString(16).toUpperCase()}`;
 
+/**
+ * The characters a set (an ASCII predicate) needs escaped, plus every non-ASCII one, as one
+ * regular expression: most URLs need no escaping at all, and this finds that out at once.
+ */
+const needsEscape = new Map();
+
+function escapePattern(set) {
+  let pattern = needsEscape.get(set);
+  if (!pattern) {
+    let chars = '';
+    for (let code = 0; code < 0x80; code += 1) {
+      if (set(code)) chars += `\\u${code.toString(16).padStart(4, '0')}`;
+    }
+    pattern = new RegExp(`[${chars}\\u0080-\\uffff]`);
+    needsEscape.set(set, pattern);
+  }
+  return pattern;
+}
+
 /** `text` with every code point in `set` (and every non-ASCII one) percent-encoded as UTF-8. */
 export function percentEncode(text, set) {
+  if (!escapePattern(set).test(text)) return text;
   let out = '';
   for (const char of text) {
     const code = char.codePointAt(0);
@@ -45,6 +65,8 @@ export function percentEncode(text, set) {
 
 /** The bytes `%XX` sequences stand for, decoded as UTF-8; malformed escapes stay as they are. */
 export function percentDecode(text) {
+  // Without escapes or lone surrogates, decoding gives the text back.
+  if (!/[%\ud800-\udfff]/.test(text)) return text;
   const bytes = utf8Encode(text);
   const out = new Uint8Array(bytes.length);
   let length = 0;
@@ -194,16 +216,19 @@ export function parseHost(text, special, input) {
   }
   if (text === '') throw invalid(input);
   const domain = percentDecode(text).toLowerCase();
-  for (const char of domain) {
-    const code = char.codePointAt(0);
-    if (code > 0x7e) {
-      throw new TypeError(`Invalid URL: internationalized domain names are not supported: ${input}`);
-    }
-    if (FORBIDDEN_HOST.has(code) || c0Control(code) || code === 0x25) throw invalid(input);
+  if (/[^\u0000-\u007e]/.test(domain)) {
+    throw new TypeError(`Invalid URL: internationalized domain names are not supported: ${input}`);
   }
+  if (FORBIDDEN_DOMAIN.test(domain)) throw invalid(input);
+  if (DOTTED_QUAD.test(domain) && domain.split('.').every((octet) => Number(octet) <= 255)) return domain;
   if (endsInNumber(domain)) return serializeIPv4(parseIPv4(domain, input));
   return domain;
 }
+
+/** Forbidden domain code points: the forbidden host ones, C0 controls, `%` and DEL. */
+const FORBIDDEN_DOMAIN = /[\u0000-\u0020#%/:<>?@[\\\]^|\u007f]/;
+/** An IPv4 address already in its serialized form (no leading zeros). */
+const DOTTED_QUAD = /^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){3}$/;
 
 function endsInNumber(domain) {
   const parts = domain.split('.');
@@ -372,12 +397,18 @@ function queryAndFragment(record, text) {
   return record;
 }
 
+/** Where the first of `chars` is in `text`, or its length. */
 function firstOf(text, chars) {
-  for (let i = 0; i < text.length; i += 1) {
-    if (chars.includes(text[i])) return i;
+  let pattern = delimiters.get(chars);
+  if (!pattern) {
+    pattern = new RegExp(`[${chars.replace(/[\\\]^-]/g, '\\$&')}]`);
+    delimiters.set(chars, pattern);
   }
-  return text.length;
+  const at = text.search(pattern);
+  return at === -1 ? text.length : at;
 }
+
+const delimiters = new Map();
 
 export function serializePath(record) {
   if (typeof record.path === 'string') return record.path;

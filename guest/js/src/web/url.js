@@ -22,14 +22,12 @@ let readRecord;
 
 export class URL {
   #record;
-  #params;
+  /** Made on first use: most URLs never have their params read. */
+  #params = null;
 
   constructor(url, base) {
     const baseRecord = base === undefined ? null : recordOf(base);
     this.#record = parseURL(url, baseRecord);
-    this.#params = linkedParams(this.#record.query ?? '', (query) => {
-      this.#record.query = query === '' ? null : query;
-    });
   }
 
   static canParse(url, base) {
@@ -55,7 +53,7 @@ export class URL {
 
   set href(value) {
     this.#record = parseURL(value);
-    resetParams(this.#params, this.#record.query);
+    if (this.#params) resetParams(this.#params, this.#record.query);
   }
 
   get origin() {
@@ -173,10 +171,15 @@ export class URL {
     const text = String(value);
     const body = text.startsWith('?') ? text.slice(1) : text;
     this.#record.query = text === '' ? null : percentEncode(body, querySet(isSpecial(this.#record.scheme)));
-    resetParams(this.#params, this.#record.query);
+    if (this.#params) resetParams(this.#params, this.#record.query);
   }
 
   get searchParams() {
+    if (!this.#params) {
+      this.#params = linkedParams(this.#record.query ?? '', (query) => {
+        this.#record.query = query === '' ? null : query;
+      });
+    }
     return this.#params;
   }
 
