@@ -20,7 +20,7 @@ export function createTokens(hostOps) {
   return {
     /** A new token for the step about to run. */
     open() {
-      const record = { token: nextToken, held: [], runs: [], owner: null };
+      const record = { token: nextToken, held: [], runs: [] };
       nextToken = nextToken >= 0xffffffff ? 1 : nextToken + 1;
       live.set(record.token, record);
       if (live.size > MAX_TOKENS) forget(live.values().next().value);

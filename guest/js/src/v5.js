@@ -117,7 +117,8 @@ function viewOf(snapshot) {
 function collect(self) {
   const actions = [];
   const created = [];
-  self.system.inspect({
+  // The system outlives the step when children run; only the step's own actors are wanted.
+  const inspection = self.system.inspect({
     next(event) {
       if (event.type === '@xstate.actor') created.push({ ref: event.actorRef, at: actions.length });
     },
@@ -137,7 +138,10 @@ function collect(self) {
   };
   const record = (step) =>
     recordingSpawns({ instance: (effect) => created.push({ instance: effect, at: actions.length }) }, step);
-  const entries = (shared) => entriesOf(actions, created, self, shared);
+  const entries = (shared) => {
+    inspection.unsubscribe();
+    return entriesOf(actions, created, self, shared);
+  };
   return { scope, record, entries };
 }
 
