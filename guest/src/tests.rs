@@ -419,6 +419,8 @@ export async function allowRead() {
   const response = new Response("{\"n\":1}", { status: 202 });
   check("response", response.ok && (await response.json()).n === 1);
   check("base64", atob(btoa("xyz")) === "xyz");
+  check("engine globals", typeof performance.now() === "number" && typeof queueMicrotask === "function" && new DOMException("m", "AbortError").name === "AbortError");
+  check("timers inert", typeof setTimeout(() => failures.push("timer fired"), 0) === "number");
   check("rt", typeof globalThis.__statebacked_rt.spawn === "function" && globalThis.__statebaked_rt === globalThis.__statebacked_rt);
   try {
     await fetch("https://api.example.test/");
