@@ -23,7 +23,11 @@ export function toJson(value) {
 function isErrorLike(value) {
   return (
     value instanceof Error ||
-    (value !== null && typeof value === 'object' && typeof value.name === 'string' && typeof value.message === 'string' && !isPlain(value))
+    (value !== null &&
+      typeof value === 'object' &&
+      typeof value.name === 'string' &&
+      typeof value.message === 'string' &&
+      !isPlain(value))
   );
 }
 

@@ -38,7 +38,10 @@ export function createV4Runner({ machine, services, hostOps, interpret }) {
     try {
       source = hostOps.ownedBy(id, () => {
         const data = activity.data ? mapContext(activity.data, state.context, state._event) : undefined;
-        const made = typeof creator === 'function' ? creator(state.context, state._event.data, { data, src, meta: activity.meta }) : creator;
+        const made =
+          typeof creator === 'function'
+            ? creator(state.context, state._event.data, { data, src, meta: activity.meta })
+            : creator;
         return isMachine(made) && data ? made.withContext(data) : made;
       });
     } catch (error) {
@@ -211,5 +214,6 @@ export function isMachine(value) {
 }
 
 function isPromiseLike(value) {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function';
+  const kind = typeof value;
+  return value !== null && (kind === 'object' || kind === 'function') && typeof value.then === 'function';
 }

@@ -28,7 +28,8 @@ export function createStatebackedRt() {
           throw new Error('spawnPersistentInstance must be called inside assign');
         }
         const settings = options !== null && typeof options === 'object' ? options : {};
-        const id = settings.name !== undefined && settings.name !== null ? String(settings.name) : crypto.randomUUID();
+        const named = settings.name !== undefined && settings.name !== null;
+        const id = named ? String(settings.name) : crypto.randomUUID();
         const machineInstanceName =
           typeof target.machineInstanceName === 'string' ? target.machineInstanceName : crypto.randomUUID();
         const context = settings.context === undefined ? null : toJson(settings.context);

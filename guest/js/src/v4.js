@@ -143,8 +143,8 @@ function entryOf(action, state, runner, children) {
     default: {
       if (typeof action.type === 'string' && action.type.startsWith('xstate.')) return null;
       const effect = execEffect(action.type);
-      const run = typeof action.exec === 'function' ? { label: `the action ${effect.action}`, run: () => runner.exec(action, state) } : null;
-      return { effect, run };
+      if (typeof action.exec !== 'function') return { effect, run: null };
+      return { effect, run: { label: `the action ${effect.action}`, run: () => runner.exec(action, state) } };
     }
   }
 }
@@ -167,7 +167,8 @@ function startEntry(activity, state, runner) {
 }
 
 function isPersistent(activity) {
-  return Boolean(activity && activity.src && typeof activity.src === 'object' && activity.src.type === PERSISTENT_SOURCE);
+  const src = activity && activity.src;
+  return Boolean(src && typeof src === 'object' && src.type === PERSISTENT_SOURCE);
 }
 
 function eventOf(action) {

@@ -186,10 +186,8 @@ function entryOf(action, self, parent, { runner, children, startEntry }) {
     case 'schedule':
       return { effect, run: children.delivery(effect) };
     case 'exec':
-      return {
-        effect,
-        run: typeof action.exec === 'function' ? { label: `the action ${effect.action}`, run: () => runner.exec(action) } : null,
-      };
+      if (typeof action.exec !== 'function') return { effect, run: null };
+      return { effect, run: { label: `the action ${effect.action}`, run: () => runner.exec(action) } };
     default:
       return { effect, run: null };
   }

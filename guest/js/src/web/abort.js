@@ -66,8 +66,9 @@ export class EventTarget {
     for (const entry of list) {
       if (entry.once) this.removeEventListener(event.type, entry.listener);
       try {
-        if (typeof entry.listener === 'function') entry.listener.call(this, event);
-        else if (entry.listener && typeof entry.listener.handleEvent === 'function') entry.listener.handleEvent(event);
+        const { listener } = entry;
+        if (typeof listener === 'function') listener.call(this, event);
+        else if (listener && typeof listener.handleEvent === 'function') listener.handleEvent(event);
       } catch (error) {
         console.error('an event listener threw:', error);
       }

@@ -150,7 +150,8 @@ export class Request extends Body {
 }
 
 function isRequestLike(value) {
-  return value !== null && typeof value === 'object' && typeof value.url === 'string' && typeof value.method === 'string';
+  if (value === null || typeof value !== 'object') return false;
+  return typeof value.url === 'string' && typeof value.method === 'string';
 }
 
 /** What `fetch` sets on a response it builds from a host result (not settable by machines). */

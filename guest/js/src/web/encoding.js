@@ -2,7 +2,14 @@
 // defines them, for UTF-8 only (the only encoding `TextEncoder` ever had; `TextDecoder` refuses
 // other labels with a RangeError). Not supported: `decode(…, {stream: true})`.
 
-const UTF8_LABELS = new Set(['utf-8', 'utf8', 'unicode-1-1-utf-8', 'unicode11utf8', 'unicode20utf8', 'x-unicode20utf8']);
+const UTF8_LABELS = new Set([
+  'utf-8',
+  'utf8',
+  'unicode-1-1-utf-8',
+  'unicode11utf8',
+  'unicode20utf8',
+  'x-unicode20utf8',
+]);
 const REPLACEMENT = 0xfffd;
 /** Code units handed to `String.fromCharCode` at once, well under any argument limit. */
 const CHUNK_UNITS = 8192;

@@ -20,7 +20,9 @@ export function createFetch(hostOps) {
         throw new TypeError(`fetch: only http and https URLs can be fetched, not ${request.url}`);
       }
       if (hostOps.phase === 'closed') {
-        throw new TypeError('fetch is only available to machine actions and services, not while loading or authorizing');
+        throw new TypeError(
+          'fetch is only available to machine actions and services, not while loading or authorizing',
+        );
       }
       let onAbort = null;
       const settle = (result) => {

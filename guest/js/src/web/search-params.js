@@ -3,9 +3,7 @@
 import { percentDecode, percentEncode } from './url-parse.js';
 
 /** Everything but ASCII alphanumerics and `*-._` is escaped; spaces become `+` afterwards. */
-const FORM_SET = (c) =>
-  !((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x2a || c === 0x2d || c === 0x2e || c === 0x5f) &&
-  c !== 0x20;
+const FORM_SET = (c) => c !== 0x20 && !/[0-9A-Za-z*\-._]/.test(String.fromCharCode(c));
 
 /** Internal state per instance: the list and, when linked to a URL, who to tell of changes. */
 const internals = new WeakMap();

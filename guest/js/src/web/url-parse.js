@@ -22,10 +22,11 @@ const QUERY_SET = (c) => c0Control(c) || c === 0x20 || c === 0x22 || c === 0x23 
 const SPECIAL_QUERY_SET = (c) => QUERY_SET(c) || c === 0x27;
 export const PATH_SET = (c) => QUERY_SET(c) || c === 0x3f || c === 0x60 || c === 0x7b || c === 0x7d;
 export const USERINFO_SET = (c) =>
-  PATH_SET(c) || c === 0x2f || c === 0x3a || c === 0x3b || c === 0x3d || c === 0x40 || (c >= 0x5b && c <= 0x5e) || c === 0x7c;
+  PATH_SET(c) || '/:;=@[\\]^|'.includes(String.fromCharCode(c));
 export const querySet = (special) => (special ? SPECIAL_QUERY_SET : QUERY_SET);
 
-const FORBIDDEN_HOST = new Set([0x00, 0x09, 0x0a, 0x0d, 0x20, 0x23, 0x2f, 0x3a, 0x3c, 0x3e, 0x3f, 0x40, 0x5b, 0x5c, 0x5d, 0x5e, 0x7c]);
+/** Forbidden host code points: what may not appear in an opaque host. */
+const FORBIDDEN_HOST = /[\u0000\t\n\r #/:<>?@[\\\]^|]/;
 
 const hex = (byte) => `%${byte < 16 ? '0' : ''}${byte.toString(16).toUpperCase()}`;
 
@@ -208,10 +209,7 @@ export function parseHost(text, special, input) {
     return `[${serializeIPv6(parseIPv6(text.slice(1, -1), input))}]`;
   }
   if (!special) {
-    for (const char of text) {
-      const code = char.codePointAt(0);
-      if (code !== 0x25 && FORBIDDEN_HOST.has(code)) throw invalid(input);
-    }
+    if (FORBIDDEN_HOST.test(text)) throw invalid(input);
     return percentEncode(text, c0Control);
   }
   if (text === '') throw invalid(input);
