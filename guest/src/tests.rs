@@ -420,6 +420,8 @@ export async function allowRead() {
   check("response", response.ok && (await response.json()).n === 1);
   check("base64", atob(btoa("xyz")) === "xyz");
   check("engine globals", typeof performance.now() === "number" && typeof queueMicrotask === "function" && new DOMException("m", "AbortError").name === "AbortError");
+  const draws = [Math.random(), Math.random()];
+  check("math random", draws[0] !== draws[1] && draws.every((x) => x >= 0 && x < 1) && !String(Math.random).includes("native code"));
   check("timers inert", typeof setTimeout(() => failures.push("timer fired"), 0) === "number");
   check("rt", typeof globalThis.__statebacked_rt.spawn === "function" && globalThis.__statebaked_rt === globalThis.__statebacked_rt);
   try {

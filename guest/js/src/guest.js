@@ -17,6 +17,7 @@ import { machineError, user } from './user.js';
 import { createV4 } from './v4.js';
 import { createV5 } from './v5.js';
 import { createFetch } from './web/fetch.js';
+import { nextCall } from './web/math-random.js';
 import { createTimers } from './web/timers.js';
 
 export const ABI_VERSION = 2;
@@ -204,6 +205,7 @@ export function createGuest({ importModule, host = {} }) {
   return {
     /** Starts ABI operation `op` on its input text; the answer is read with `output()`. */
     call(opId, input) {
+      nextCall();
       op = opId;
       outcome = null;
       step = null;

@@ -300,3 +300,31 @@ describe('fetch over host operations', () => {
     await assert.rejects(fetch('ftp://a.test/'), /only http and https/);
   });
 });
+
+describe('Math.random', () => {
+  test('stirs fresh bytes into its state on first use in each call', TIMEOUT, async () => {
+    const { createMathRandom, nextCall } = await import('../src/web/math-random.js');
+    let asked = 0;
+    const random = createMathRandom((n) => {
+      asked += 1;
+      return randomBytes(n).buffer;
+    });
+    nextCall();
+    const draws = Array.from({ length: 1000 }, () => random());
+    assert.equal(asked, 1, 'one stir per call, however many draws');
+    assert.ok(draws.every((x) => x >= 0 && x < 1));
+    assert.equal(new Set(draws).size, 1000);
+    nextCall();
+    random();
+    assert.equal(asked, 2);
+
+    // Two copies of the same state part ways once each stirs in its own bytes.
+    const fixed = (byte) => () => new Uint8Array(16).fill(byte).buffer;
+    const a = createMathRandom(fixed(1));
+    const b = createMathRandom(fixed(1));
+    const c = createMathRandom(fixed(2));
+    nextCall();
+    assert.equal(a(), b());
+    assert.notEqual(a(), c());
+  });
+});
