@@ -205,3 +205,50 @@ pub(super) fn describe() {
     counter!(EVICTIONS_TOTAL).increment(0);
     gauge!(INSTANCES_HOT).increment(0.0);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    fn of(error: RegistryError) -> Outcome {
+        outcome::<()>(&Err(error))
+    }
+
+    #[test]
+    fn registry_results_map_to_their_outcomes() {
+        assert_eq!(outcome(&Ok::<(), RegistryError>(())), Outcome::Accepted);
+        assert_eq!(of(RegistryError::Rejected), Outcome::Rejected);
+        assert_eq!(of(RegistryError::ShuttingDown), Outcome::Unavailable);
+        let deadline = RuntimeError::Deadline(Duration::from_secs(1));
+        assert_eq!(of(RegistryError::Runtime(deadline)), Outcome::Timeout);
+        let trap = RuntimeError::Trap("unreachable".into());
+        assert_eq!(of(RegistryError::Runtime(trap)), Outcome::Fault);
+        let threw = RuntimeError::MachineThrew("boom".into());
+        assert_eq!(of(RegistryError::Runtime(threw)), Outcome::MachineError);
+        assert_eq!(
+            of(RegistryError::Store(StoreError::Unknown)),
+            Outcome::StoreError
+        );
+    }
+
+    #[test]
+    fn outcome_labels_are_distinct() {
+        let all = [
+            Outcome::Accepted,
+            Outcome::Rejected,
+            Outcome::MachineError,
+            Outcome::Timeout,
+            Outcome::Fault,
+            Outcome::NotFound,
+            Outcome::AlreadyExists,
+            Outcome::Paused,
+            Outcome::Contended,
+            Outcome::StoreError,
+            Outcome::Unavailable,
+            Outcome::Error,
+        ];
+        let labels: std::collections::BTreeSet<_> = all.iter().map(|o| o.label()).collect();
+        assert_eq!(labels.len(), all.len());
+    }
+}
