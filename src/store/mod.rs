@@ -11,14 +11,14 @@
 //! format version), never by the storage engine's own type encoding.
 
 use async_trait::async_trait;
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-use base64::Engine as _;
 
 use crate::ids::{InstanceKey, KeyId, MachineName, MachineVersionId};
 
 pub mod contract;
+pub mod embedded;
 pub mod memory;
 
 /// Why a store call failed.
