@@ -131,7 +131,7 @@ pub(super) async fn dispatch(
     match &route {
         Route::Healthz => return Ok(health(api)),
         Route::Metrics => return Ok(metrics(api)),
-        Route::RealTime => return Ok(real_time(api, request)),
+        Route::RealTime => return Ok(real_time(api, request).await),
         Route::Upload => return Ok(upload::receive(api, request).await?.into_response()),
         _ => {}
     }
@@ -250,9 +250,9 @@ fn metrics(api: &ApiState) -> Response<Body> {
     }
 }
 
-fn real_time(api: &ApiState, request: Request<Incoming>) -> Response<Body> {
+async fn real_time(api: &Arc<ApiState>, request: Request<Incoming>) -> Response<Body> {
     match &api.realtime {
-        Some(handler) => handler.upgrade(request),
+        Some(handler) => handler.upgrade(api.clone(), request).await,
         None => response::error(&ApiError::NotFound("route /rt".to_owned())),
     }
 }

@@ -71,6 +71,7 @@ impl History {
         None
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -130,19 +130,16 @@ impl Fanout {
             .clone()
     }
 
-    /// Attaches a subscription to `topic` and offers it the current state: `existing` when it
-    /// belongs to this topic (a repeated subscribe), else a new one in `outbox` (an `existing`
-    /// one of a retired topic is detached). `record` is the state the subscriber was allowed to
-    /// read. `Err(Retired)` when the topic was retired meanwhile: look it up and read again.
-    pub fn attach(
+    /// The subscription of `outbox` to `topic`: `existing` when it hangs off this topic (a
+    /// repeated subscribe), else a new one (an `existing` one of a retired topic is detached).
+    /// It receives nothing until [`Fanout::attach`].
+    pub fn subscription(
         &self,
         topic: &Arc<Topic>,
         existing: Option<&Arc<Subscription>>,
         outbox: &Arc<Outbox>,
-        mode: Mode,
-        record: &InstanceRecord,
-    ) -> Result<Arc<Subscription>, Retired> {
-        let subscription = match existing {
+    ) -> Arc<Subscription> {
+        match existing {
             Some(s) if s.belongs_to(topic) => s.clone(),
             other => {
                 if let Some(old) = other {
@@ -151,10 +148,20 @@ impl Fanout {
                 let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
                 Arc::new(Subscription::new(id, topic.clone(), outbox.clone()))
             }
-        };
+        }
+    }
+
+    /// Attaches `subscription` to its topic in `mode` and offers it the current state.
+    /// `record` is the state the subscriber was allowed to read. `Err(Retired)` when the topic
+    /// was retired meanwhile (instance deleted, or idle): look the topic up and read again.
+    pub fn attach(
+        &self,
+        subscription: &Arc<Subscription>,
+        mode: Mode,
+        record: &InstanceRecord,
+    ) -> Result<(), Retired> {
         subscription.reset(mode.diffs, mode.resume_from);
-        topic.attach(&subscription, record)?;
-        Ok(subscription)
+        subscription.topic().attach(subscription, record)
     }
 
     /// Drops `topic` when a subscribe that made it failed and nobody else uses it.

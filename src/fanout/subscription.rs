@@ -83,6 +83,10 @@ impl Subscription {
         &self.key
     }
 
+    pub(super) fn topic(&self) -> &Arc<Topic> {
+        &self.topic
+    }
+
     /// True when this subscription hangs off `topic` (and not an older, retired one).
     pub fn belongs_to(&self, topic: &Arc<Topic>) -> bool {
         Arc::ptr_eq(&self.topic, topic)

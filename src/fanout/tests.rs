@@ -54,6 +54,19 @@ fn drain(outbox: &Outbox) -> Vec<Value> {
     frames
 }
 
+/// A new subscription of `outbox` to `topic`, attached with `record` as the state it read.
+fn attach(
+    hub: &Fanout,
+    topic: &Arc<Topic>,
+    outbox: &Arc<Outbox>,
+    mode: Mode,
+    record: &InstanceRecord,
+) -> Result<Arc<Subscription>, Retired> {
+    let subscription = hub.subscription(topic, None, outbox);
+    hub.attach(&subscription, mode, record)?;
+    Ok(subscription)
+}
+
 async fn commit(hub: &Fanout, key: &InstanceKey, record: &Arc<InstanceRecord>) {
     hub.on_commit(key, record, &[]);
     hub.flush().await;
@@ -66,8 +79,7 @@ async fn a_subscriber_gets_the_state_it_read_then_each_commit_in_order() {
     let outbox = Outbox::new();
     let topic = hub.topic(&k);
     let r1 = record(1, json!("off"), json!({"n": 1}));
-    hub.attach(&topic, None, &outbox, Mode::default(), &r1)
-        .unwrap();
+    attach(&hub, &topic, &outbox, Mode::default(), &r1).unwrap();
     let first = drain(&outbox);
     assert_eq!(
         first,
@@ -101,9 +113,9 @@ async fn a_subscriber_that_does_not_take_its_updates_keeps_only_the_latest() {
     let k = key("a");
     let outbox = Outbox::new();
     let topic = hub.topic(&k);
-    hub.attach(
+    attach(
+        &hub,
         &topic,
-        None,
         &outbox,
         Mode::default(),
         &record(1, json!("s"), json!({})),
@@ -128,9 +140,9 @@ async fn a_diff_subscriber_gets_patches_and_a_full_update_after_a_gap_too_long_f
         diffs: true,
         resume_from: None,
     };
-    hub.attach(
+    attach(
+        &hub,
         &topic,
-        None,
         &outbox,
         mode,
         &record(1, json!("s"), json!({"xs": []})),
@@ -189,15 +201,14 @@ async fn resuming_from_a_known_sequence_sends_only_what_was_missed() {
         diffs: true,
         resume_from: None,
     };
-    let sub = hub
-        .attach(
-            &topic,
-            None,
-            &first,
-            diffs,
-            &record(1, json!("s"), json!({"big": "x".repeat(500)})),
-        )
-        .unwrap();
+    let sub = attach(
+        &hub,
+        &topic,
+        &first,
+        diffs,
+        &record(1, json!("s"), json!({"big": "x".repeat(500)})),
+    )
+    .unwrap();
     drain(&first);
     commit(
         &hub,
@@ -225,8 +236,7 @@ async fn resuming_from_a_known_sequence_sends_only_what_was_missed() {
             ts_ms: Some(record(2, json!(0), json!(0)).ts_ms),
         }),
     };
-    hub.attach(&hub.topic(&k), None, &again, resume, &r4)
-        .unwrap();
+    attach(&hub, &hub.topic(&k), &again, resume, &r4).unwrap();
     let frames = drain(&again);
     let seqs: Vec<(u64, u64)> = frames
         .iter()
@@ -243,8 +253,7 @@ async fn resuming_from_a_known_sequence_sends_only_what_was_missed() {
             ts_ms: None,
         }),
     };
-    hub.attach(&hub.topic(&k), None, &current, up_to_date, &r4)
-        .unwrap();
+    attach(&hub, &hub.topic(&k), &current, up_to_date, &r4).unwrap();
     let frames = drain(&current);
     assert_eq!(frames.len(), 1);
     assert_eq!(
@@ -262,8 +271,7 @@ async fn resuming_from_a_known_sequence_sends_only_what_was_missed() {
             ts_ms: None,
         }),
     };
-    hub.attach(&hub.topic(&k), None, &stranger, future, &r4)
-        .unwrap();
+    attach(&hub, &hub.topic(&k), &stranger, future, &r4).unwrap();
     assert_eq!(drain(&stranger)[0]["type"], "instance-update");
 }
 
@@ -273,9 +281,9 @@ async fn deleting_the_instance_ends_its_subscriptions() {
     let k = key("a");
     let outbox = Outbox::new();
     let topic = hub.topic(&k);
-    hub.attach(
+    attach(
+        &hub,
         &topic,
-        None,
         &outbox,
         Mode::default(),
         &record(1, json!("s"), json!({})),
@@ -286,9 +294,9 @@ async fn deleting_the_instance_ends_its_subscriptions() {
     assert_eq!(drain(&outbox), vec![json!({"ended": "Deleted"})]);
     assert_eq!(hub.stats().topics, 0);
     // A subscribe racing the delete finds its topic retired and must look again.
-    let err = hub.attach(
+    let err = attach(
+        &hub,
         &topic,
-        None,
         &outbox,
         Mode::default(),
         &record(1, json!("s"), json!({})),
@@ -304,9 +312,9 @@ async fn a_subscriber_never_starts_from_a_state_older_than_the_one_it_read() {
     // Commit 2 is published before the subscriber attaches with the record it read (1).
     commit(&hub, &k, &record(2, json!("new"), json!({}))).await;
     let outbox = Outbox::new();
-    hub.attach(
+    attach(
+        &hub,
         &topic,
-        None,
         &outbox,
         Mode::default(),
         &record(1, json!("old"), json!({})),
@@ -322,9 +330,9 @@ async fn idle_topics_are_swept_and_used_ones_stay() {
     let hub = hub();
     let used = Outbox::new();
     let topic = hub.topic(&key("used"));
-    hub.attach(
+    attach(
+        &hub,
         &topic,
-        None,
         &used,
         Mode::default(),
         &record(1, json!("s"), json!({})),
@@ -402,7 +410,7 @@ proptest! {
             let mut latest = record(1, json!("init"), json!({}));
             let mut outbox = Outbox::new();
             let mode = Mode { diffs: true, resume_from: None };
-            let mut sub = hub.attach(&hub.topic(&k), None, &outbox, mode, &latest).unwrap();
+            let mut sub = attach(&hub, &hub.topic(&k), &outbox, mode, &latest).unwrap();
             let mut client = DiffClient::default();
             for step in steps {
                 match step {
@@ -420,7 +428,7 @@ proptest! {
                         outbox = Outbox::new();
                         let resume_from = client.seq.map(|seq| Base { seq, ts_ms: None });
                         let mode = Mode { diffs: true, resume_from };
-                        sub = hub.attach(&hub.topic(&k), None, &outbox, mode, &latest).unwrap();
+                        sub = attach(&hub, &hub.topic(&k), &outbox, mode, &latest).unwrap();
                     }
                 }
             }
