@@ -12,5 +12,8 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+echo "== guest tests (Node glue against real XState, native engine)"
+scripts/test-guest.sh
+
 echo "== cargo test"
 cargo test --workspace -- --test-threads="${STATEWIRE_TEST_THREADS:-2}"

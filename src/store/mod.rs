@@ -20,6 +20,7 @@ use crate::ids::{InstanceKey, KeyId, MachineName, MachineVersionId};
 pub mod contract;
 pub mod embedded;
 pub mod memory;
+pub mod scylla;
 
 /// Why a store call failed.
 #[derive(Debug, Clone, thiserror::Error)]

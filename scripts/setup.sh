@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what building statewire needs. Idempotent; prints nothing when all is in place.
+#
+# - Debian packages: clang, lld, wasi-libc and libclang-rt-dev-wasm32 (QuickJS for
+#   wasm32-wasip1), llvm (llvm-ar), and node/npm when missing;
+# - the Rust target wasm32-wasip1;
+# - the npm packages of guest/js (pinned by its package-lock.json).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+packages=(clang lld wasi-libc libclang-rt-dev-wasm32 llvm)
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$package")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v rustup >/dev/null; then
+  echo "setup: rustup is missing; install the Rust toolchain with rustup first" >&2
+  exit 1
+fi
+if ! rustup target list --installed | grep -qx wasm32-wasip1; then
+  echo "setup: adding the Rust target wasm32-wasip1"
+  rustup target add wasm32-wasip1 >/dev/null
+fi
+
+js="$repo/guest/js"
+if [ ! -f "$js/node_modules/.package-lock.json" ] ||
+  [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+  echo "setup: installing the npm packages of guest/js"
+  (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
+fi
