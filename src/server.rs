@@ -35,7 +35,9 @@ use crate::config::{Config, StoreKind};
 use crate::registry::{CommitListener, Registry};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::session::RealTime;
+use crate::store::embedded::EmbeddedStore;
 use crate::store::memory::MemoryStore;
+use crate::store::scylla::ScyllaStore;
 use crate::store::{Store, StoreError};
 
 /// Why the server could not start or stop cleanly.
@@ -46,8 +48,6 @@ pub enum ServerError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("the {0} store is not available in this build")]
-    StoreUnavailable(&'static str),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("admin credential: {0}")]
@@ -100,7 +100,7 @@ pub async fn start_with(config: Config, ext: Extensions) -> Result<RunningServer
     })?;
     let store = match ext.store {
         Some(store) => store,
-        None => open_store(&config)?,
+        None => open_store(&config).await?,
     };
     let admin = ensure_admin_key(store.as_ref(), &config.data_dir).await?;
     let uploads = UploadSigner::load_or_create(store.as_ref()).await?;
@@ -146,7 +146,7 @@ pub async fn start_with(config: Config, ext: Extensions) -> Result<RunningServer
     let sweeper = registry.start_sweeper();
     let (stop_tx, stop_rx) = watch::channel(false);
     let acceptor = tokio::spawn(accept_loop(listener, api.clone(), stop_rx));
-    tracing::info!(%addr, store = ?api.config.store.kind, "server listening");
+    tracing::info!(%addr, store = api.config.store.kind.as_str(), "server listening");
     Ok(RunningServer {
         addr,
         api,
@@ -158,12 +158,12 @@ pub async fn start_with(config: Config, ext: Extensions) -> Result<RunningServer
     })
 }
 
-fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
-    match config.store.kind {
-        StoreKind::Memory => Ok(Arc::new(MemoryStore::new())),
-        StoreKind::Embedded => Err(ServerError::StoreUnavailable("embedded")),
-        StoreKind::Scylla => Err(ServerError::StoreUnavailable("scylla")),
-    }
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+    Ok(match config.store.kind {
+        StoreKind::Memory => Arc::new(MemoryStore::new()),
+        StoreKind::Embedded => Arc::new(EmbeddedStore::open(&config.data_dir)?),
+        StoreKind::Scylla => Arc::new(ScyllaStore::connect(&config.store.scylla).await?),
+    })
 }
 
 impl RunningServer {
@@ -258,7 +258,12 @@ async fn accept_loop(
                 }
             },
             () = stopped(&mut stop_rx) => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(done) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(e) = done {
+                    // A panicking handler takes only its own connection down.
+                    tracing::error!(error = %e, "connection task failed");
+                }
+            }
         }
     }
     connections

@@ -228,3 +228,38 @@ async fn an_oversized_chunked_body_is_cut_off_while_reading() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn keys_are_created_listed_and_deleted_over_http() {
+    within(30, async {
+        let s = TestServer::start().await;
+        let r = s
+            .admin()
+            .post("/keys", &json!({"name": "ci key", "use": "ci"}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let created = r.json();
+        let id = created["id"].as_str().unwrap().to_owned();
+        assert!(id.starts_with("sbk_"));
+        assert!(created["key"].as_str().unwrap().starts_with("sbsec_"));
+
+        let listed = s.admin().get("/keys").await.json();
+        let row = listed["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == id.as_str())
+            .expect("the new key is listed")
+            .clone();
+        assert_eq!(row["name"], "ci key");
+        assert!(row.get("key").is_none(), "secrets are never listed");
+
+        let r = s.admin().delete(&format!("/keys/{id}"), &json!(null)).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert!(r.body.is_empty());
+        let r = s.admin().delete(&format!("/keys/{id}"), &json!(null)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        s.shutdown().await;
+    })
+    .await;
+}

@@ -136,6 +136,54 @@ async fn authorizers_refuse_with_403_rejected_by_machine_authorizer() {
 }
 
 #[tokio::test]
+async fn an_admin_acting_as_a_user_is_authorized_as_that_user() {
+    within(120, async {
+        let (s, _) = toggle_server().await;
+        let auth = format!("Bearer {}", s.admin_token);
+        let create = |act: &'static str| {
+            let auth = auth.clone();
+            let client = s.client;
+            async move {
+                let headers = [
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/json"),
+                    ("x-statebacked-act", act),
+                ];
+                let body = serde_json::to_vec(&json!({"slug": "bob"})).unwrap();
+                client
+                    .request(http::Method::POST, "/machines/toggle", &headers, body)
+                    .await
+            }
+        };
+        let r = create(r#"{"sub": "eve"}"#).await;
+        assert_eq!(r.code(), "rejected-by-machine-authorizer");
+        let r = create(r#"{"sub": "bob"}"#).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+        let user = user(&s, "bob").await;
+        let r = s
+            .client
+            .request(
+                http::Method::GET,
+                "/machines/toggle/i/bob",
+                &[
+                    ("authorization", &format!("Bearer {user}")),
+                    ("x-statebacked-act", r#"{"sub": "bob"}"#),
+                ],
+                "",
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "only admins may act as others"
+        );
+        s.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn events_move_the_state_and_ts_strictly_increases() {
     within(120, async {
         let (s, _) = toggle_server().await;

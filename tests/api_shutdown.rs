@@ -78,6 +78,25 @@ async fn shutdown_gives_up_on_a_stuck_request_after_the_grace_period() {
     .await;
 }
 
+#[tokio::test]
+async fn machines_survive_a_restart_on_the_embedded_store() {
+    within(60, async {
+        let embedded = |c: &mut statewire::config::Config| {
+            c.store.kind = statewire::config::StoreKind::Embedded
+        };
+        let s = TestServer::start_with(embedded, Default::default()).await;
+        let r = s.admin().post("/machines", &json!({"slug": "kept"})).await;
+        assert_eq!(r.status, 201);
+        let dir = s.shutdown().await;
+
+        let s = TestServer::start_in(dir, embedded, Default::default()).await;
+        let r = s.admin().get("/machines/kept").await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        s.shutdown().await;
+    })
+    .await;
+}
+
 /// `statewire serve` on port 0 with the memory store, and the address it printed.
 fn spawn_serve(data_dir: &std::path::Path, grace_ms: u64) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_statewire"))

@@ -78,7 +78,6 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Arc<Config>,
         store: Arc<dyn Store>,

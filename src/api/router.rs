@@ -9,6 +9,7 @@ use std::sync::Arc;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use super::response::Reply;
 use super::{
     instance_admin, instances, keys, machines, response, upload, versions, ApiState, Body,
 };
@@ -22,7 +23,14 @@ pub(super) enum Route {
     Healthz,
     Metrics,
     RealTime,
+    /// The code upload, authorized by its signed form fields.
     Upload,
+    /// The State Backed API: every one of these needs a bearer token.
+    Api(ApiRoute),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum ApiRoute {
     Machines,
     Machine(MachineName),
     Versions(MachineName),
@@ -40,54 +48,92 @@ pub(super) enum Route {
 /// The path the upload form is posted to (`codeUploadUrl`).
 pub(super) const UPLOAD_PATH: &str = "/uploads";
 
+const GET: &[Method] = &[Method::GET];
+const POST: &[Method] = &[Method::POST];
+const PUT: &[Method] = &[Method::PUT];
+const DELETE: &[Method] = &[Method::DELETE];
+const GET_POST: &[Method] = &[Method::GET, Method::POST];
+
 impl Route {
     /// `Ok(None)` for a path no route has.
     pub fn parse(path: &str) -> Result<Option<Route>, ApiError> {
+        use ApiRoute as A;
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let machine = |s: &str| MachineName::parse(s);
         let instance = |m: &str, i: &str| -> Result<InstanceKey, ApiError> {
             Ok(InstanceKey::new(machine(m)?, InstanceName::parse(i)?))
         };
-        let route = match segments.as_slice() {
-            ["healthz"] => Route::Healthz,
-            ["metrics"] => Route::Metrics,
-            ["rt"] => Route::RealTime,
-            ["uploads"] => Route::Upload,
-            ["machines"] => Route::Machines,
-            ["machines", m] => Route::Machine(machine(m)?),
-            ["machines", m, "v"] => Route::Versions(machine(m)?),
-            ["machines", m, "v", id] => Route::Version(machine(m)?, (*id).to_owned()),
-            ["machines", m, "i"] => Route::Instances(machine(m)?),
-            ["machines", m, "i", i] => Route::Instance(instance(m, i)?),
-            ["machines", m, "i", i, "events"] => Route::InstanceEvents(instance(m, i)?),
-            ["machines", m, "i", i, "admin"] => Route::InstanceAdmin(instance(m, i)?),
-            ["machines", m, "i", i, "status"] => Route::InstanceStatus(instance(m, i)?),
-            ["machines", m, "i", i, "v"] => Route::InstanceVersion(instance(m, i)?),
-            ["keys"] => Route::Keys,
-            ["keys", id] => Route::Key((*id).to_owned()),
+        let api = match segments.as_slice() {
+            ["healthz"] => return Ok(Some(Route::Healthz)),
+            ["metrics"] => return Ok(Some(Route::Metrics)),
+            ["rt"] => return Ok(Some(Route::RealTime)),
+            ["uploads"] => return Ok(Some(Route::Upload)),
+            ["machines"] => A::Machines,
+            ["machines", m] => A::Machine(machine(m)?),
+            ["machines", m, "v"] => A::Versions(machine(m)?),
+            ["machines", m, "v", id] => A::Version(machine(m)?, (*id).to_owned()),
+            ["machines", m, "i"] => A::Instances(machine(m)?),
+            ["machines", m, "i", i] => A::Instance(instance(m, i)?),
+            ["machines", m, "i", i, "events"] => A::InstanceEvents(instance(m, i)?),
+            ["machines", m, "i", i, "admin"] => A::InstanceAdmin(instance(m, i)?),
+            ["machines", m, "i", i, "status"] => A::InstanceStatus(instance(m, i)?),
+            ["machines", m, "i", i, "v"] => A::InstanceVersion(instance(m, i)?),
+            ["keys"] => A::Keys,
+            ["keys", id] => A::Key((*id).to_owned()),
             _ => return Ok(None),
         };
-        Ok(Some(route))
+        Ok(Some(Route::Api(api)))
     }
 
     /// The methods this path answers, for 405 and preflights.
     pub fn methods(&self) -> &'static [Method] {
-        const GET: &[Method] = &[Method::GET];
-        const POST: &[Method] = &[Method::POST];
-        const PUT: &[Method] = &[Method::PUT];
-        const DELETE: &[Method] = &[Method::DELETE];
-        const GET_POST: &[Method] = &[Method::GET, Method::POST];
         match self {
             Route::Healthz | Route::Metrics | Route::RealTime => GET,
             Route::Upload => POST,
-            Route::Machines | Route::Versions(_) | Route::InstanceEvents(_) | Route::Keys => {
-                GET_POST
-            }
-            Route::Machine(_) => &[Method::GET, Method::POST, Method::DELETE],
-            Route::Version(..) | Route::InstanceStatus(_) | Route::InstanceVersion(_) => PUT,
-            Route::Instances(_) | Route::InstanceAdmin(_) => GET,
-            Route::Instance(_) => &[Method::GET, Method::DELETE],
-            Route::Key(_) => DELETE,
+            Route::Api(route) => route.methods(),
+        }
+    }
+}
+
+impl ApiRoute {
+    fn methods(&self) -> &'static [Method] {
+        use ApiRoute as A;
+        match self {
+            A::Machines | A::Versions(_) | A::InstanceEvents(_) | A::Keys => GET_POST,
+            A::Machine(_) => &[Method::GET, Method::POST, Method::DELETE],
+            A::Version(..) | A::InstanceStatus(_) | A::InstanceVersion(_) => PUT,
+            A::Instances(_) | A::InstanceAdmin(_) => GET,
+            A::Instance(_) => &[Method::GET, Method::DELETE],
+            A::Key(_) => DELETE,
+        }
+    }
+
+    /// The scope table entry of this route and method (one of [`Self::methods`]).
+    fn scope(&self, method: &Method) -> Scope {
+        use ApiRoute as A;
+        let get = *method == Method::GET;
+        match self {
+            A::Machines if get => Scope::ListMachines,
+            A::Machines => Scope::CreateMachine,
+            A::Machine(_) => match *method {
+                Method::GET => Scope::GetMachine,
+                Method::DELETE => Scope::DeleteMachine,
+                _ => Scope::CreateInstance,
+            },
+            A::Versions(_) if get => Scope::ListMachineVersions,
+            A::Versions(_) => Scope::CreateMachineVersion,
+            A::Version(..) => Scope::FinalizeMachineVersion,
+            A::Instances(_) => Scope::ListInstances,
+            A::Instance(_) if get => Scope::GetInstanceState,
+            A::Instance(_) => Scope::DeleteInstance,
+            A::InstanceEvents(_) if get => Scope::ListTransitions,
+            A::InstanceEvents(_) => Scope::SendEvent,
+            A::InstanceAdmin(_) => Scope::GetInstanceAdmin,
+            A::InstanceStatus(_) => Scope::SetInstanceStatus,
+            A::InstanceVersion(_) => Scope::SetDesiredVersion,
+            A::Keys if get => Scope::ListKeys,
+            A::Keys => Scope::CreateKey,
+            A::Key(_) => Scope::DeleteKey,
         }
     }
 }
@@ -128,73 +174,51 @@ pub(super) async fn dispatch(
     if !route.methods().contains(&method) {
         return Err(ApiError::MethodNotAllowed);
     }
-    match &route {
-        Route::Healthz => return Ok(health(api)),
-        Route::Metrics => return Ok(metrics(api)),
-        Route::RealTime => return Ok(real_time(api, request).await),
-        Route::Upload => return Ok(upload::receive(api, request).await?.into_response()),
-        _ => {}
+    match route {
+        Route::Healthz => Ok(health(api)),
+        Route::Metrics => Ok(metrics(api)),
+        Route::RealTime => Ok(real_time(api, request).await),
+        Route::Upload => Ok(upload::receive(api, request).await?.into_response()),
+        Route::Api(route) => {
+            let principal = authenticate(api, &request, route.scope(&method)).await?;
+            let reply = serve(api, route, &method, principal, request).await?;
+            Ok(reply.into_response())
+        }
     }
-    let scope = scope_of(&route, &method);
-    let principal = authenticate(api, &request, scope).await?;
-    let m = Method::GET == method;
-    let reply = match route {
-        Route::Machines if m => machines::list(api, request).await,
-        Route::Machines => machines::create(api, request).await,
-        Route::Machine(name) => match method {
+}
+
+/// Calls the handler of an authenticated route.
+async fn serve(
+    api: &ApiState,
+    route: ApiRoute,
+    method: &Method,
+    principal: Principal,
+    request: Request<Incoming>,
+) -> Result<Reply, ApiError> {
+    use ApiRoute as A;
+    let get = *method == Method::GET;
+    match route {
+        A::Machines if get => machines::list(api, request).await,
+        A::Machines => machines::create(api, request).await,
+        A::Machine(name) => match *method {
             Method::GET => machines::get(api, &name).await,
             Method::DELETE => machines::delete(api, &name, request).await,
             _ => instances::create(api, principal, &name, request).await,
         },
-        Route::Versions(name) if m => versions::list(api, &name, request).await,
-        Route::Versions(name) => versions::provisional(api, &name, request).await,
-        Route::Version(name, signed) => versions::finalize(api, &name, &signed, request).await,
-        Route::Instances(name) => instances::list(api, &name, request).await,
-        Route::Instance(key) if m => instances::get(api, principal, key).await,
-        Route::Instance(key) => instance_admin::delete(api, key, request).await,
-        Route::InstanceEvents(key) if m => instance_admin::history(api, key, request).await,
-        Route::InstanceEvents(key) => instances::send_event(api, principal, key, request).await,
-        Route::InstanceAdmin(key) => instance_admin::admin_view(api, key).await,
-        Route::InstanceStatus(key) => instance_admin::set_status(api, key, request).await,
-        Route::InstanceVersion(key) => instance_admin::set_version(api, key, request).await,
-        Route::Keys if m => keys::list(api, request).await,
-        Route::Keys => keys::create(api, request).await,
-        Route::Key(id) => keys::delete(api, &id).await,
-        Route::Healthz | Route::Metrics | Route::RealTime | Route::Upload => {
-            unreachable!("answered before authentication")
-        }
-    }?;
-    Ok(reply.into_response())
-}
-
-/// The scope table entry of an authenticated route and method.
-fn scope_of(route: &Route, method: &Method) -> Scope {
-    let get = *method == Method::GET;
-    match route {
-        Route::Machines if get => Scope::ListMachines,
-        Route::Machines => Scope::CreateMachine,
-        Route::Machine(_) => match *method {
-            Method::GET => Scope::GetMachine,
-            Method::DELETE => Scope::DeleteMachine,
-            _ => Scope::CreateInstance,
-        },
-        Route::Versions(_) if get => Scope::ListMachineVersions,
-        Route::Versions(_) => Scope::CreateMachineVersion,
-        Route::Version(..) => Scope::FinalizeMachineVersion,
-        Route::Instances(_) => Scope::ListInstances,
-        Route::Instance(_) if get => Scope::GetInstanceState,
-        Route::Instance(_) => Scope::DeleteInstance,
-        Route::InstanceEvents(_) if get => Scope::ListTransitions,
-        Route::InstanceEvents(_) => Scope::SendEvent,
-        Route::InstanceAdmin(_) => Scope::GetInstanceAdmin,
-        Route::InstanceStatus(_) => Scope::SetInstanceStatus,
-        Route::InstanceVersion(_) => Scope::SetDesiredVersion,
-        Route::Keys if get => Scope::ListKeys,
-        Route::Keys => Scope::CreateKey,
-        Route::Key(_) => Scope::DeleteKey,
-        Route::Healthz | Route::Metrics | Route::RealTime | Route::Upload => {
-            unreachable!("{route:?} needs no token")
-        }
+        A::Versions(name) if get => versions::list(api, &name, request).await,
+        A::Versions(name) => versions::provisional(api, &name, request).await,
+        A::Version(name, signed) => versions::finalize(api, &name, &signed, request).await,
+        A::Instances(name) => instances::list(api, &name, request).await,
+        A::Instance(key) if get => instances::get(api, principal, key).await,
+        A::Instance(key) => instance_admin::delete(api, key, request).await,
+        A::InstanceEvents(key) if get => instance_admin::history(api, key, request).await,
+        A::InstanceEvents(key) => instances::send_event(api, principal, key, request).await,
+        A::InstanceAdmin(key) => instance_admin::admin_view(api, key).await,
+        A::InstanceStatus(key) => instance_admin::set_status(api, key, request).await,
+        A::InstanceVersion(key) => instance_admin::set_version(api, key, request).await,
+        A::Keys if get => keys::list(api, request).await,
+        A::Keys => keys::create(api, request).await,
+        A::Key(id) => keys::delete(api, &id).await,
     }
 }
 
@@ -270,40 +294,42 @@ mod tests {
             )
         };
         let m = MachineName::parse("toggle").unwrap();
+        use ApiRoute as A;
         let cases = [
-            ("/machines", Route::Machines),
-            ("/machines/toggle", Route::Machine(m.clone())),
-            ("/machines/toggle/", Route::Machine(m.clone())),
-            ("/machines/toggle/v", Route::Versions(m.clone())),
+            ("/machines", Route::Api(A::Machines)),
+            ("/machines/toggle", Route::Api(A::Machine(m.clone()))),
+            ("/machines/toggle/", Route::Api(A::Machine(m.clone()))),
+            ("/machines/toggle/v", Route::Api(A::Versions(m.clone()))),
             (
                 "/machines/toggle/v/abc.def",
-                Route::Version(m.clone(), "abc.def".into()),
+                Route::Api(A::Version(m.clone(), "abc.def".into())),
             ),
-            ("/machines/toggle/i", Route::Instances(m.clone())),
+            ("/machines/toggle/i", Route::Api(A::Instances(m.clone()))),
             (
                 "/machines/toggle/i/a-1",
-                Route::Instance(key("toggle", "a-1")),
+                Route::Api(A::Instance(key("toggle", "a-1"))),
             ),
             (
                 "/machines/toggle/i/a/events",
-                Route::InstanceEvents(key("toggle", "a")),
+                Route::Api(A::InstanceEvents(key("toggle", "a"))),
             ),
             (
                 "/machines/toggle/i/a/admin",
-                Route::InstanceAdmin(key("toggle", "a")),
+                Route::Api(A::InstanceAdmin(key("toggle", "a"))),
             ),
             (
                 "/machines/toggle/i/a/status",
-                Route::InstanceStatus(key("toggle", "a")),
+                Route::Api(A::InstanceStatus(key("toggle", "a"))),
             ),
             (
                 "/machines/toggle/i/a/v",
-                Route::InstanceVersion(key("toggle", "a")),
+                Route::Api(A::InstanceVersion(key("toggle", "a"))),
             ),
-            ("/keys", Route::Keys),
-            ("/keys/sbk_x", Route::Key("sbk_x".into())),
+            ("/keys", Route::Api(A::Keys)),
+            ("/keys/sbk_x", Route::Api(A::Key("sbk_x".into()))),
             ("/healthz", Route::Healthz),
             ("/rt", Route::RealTime),
+            ("/uploads", Route::Upload),
         ];
         for (path, route) in cases {
             assert_eq!(Route::parse(path).unwrap(), Some(route), "{path}");

@@ -5,6 +5,9 @@
 //! 2. The client posts the code there (see `upload`).
 //! 3. `PUT /machines/{m}/v/{signedId}` checks the code in the runtime and turns the upload
 //!    into an immutable version with a `ver_…` id.
+//!
+//! Limit: uploads that are never finalized stay in the store, with their code; nothing
+//! collects them yet.
 
 use http::{HeaderMap, Request};
 use hyper::body::Incoming;

@@ -7,7 +7,7 @@
 //! The first signal starts a graceful shutdown bounded by `shutdown_grace_ms`; a second one
 //! exits at once with status 130.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -111,5 +111,6 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

@@ -32,13 +32,17 @@
 //! stall_timeout_ms = 30000
 //! ```
 //!
+//! A `[store.scylla]` section holds the ScyllaDB settings (`nodes`, `keyspace`, …; see
+//! [`ScyllaConfig`]).
+//!
 //! Environment variables (see [`ENV_VARS`]): `STATEWIRE_HOST`, `STATEWIRE_PORT`,
 //! `STATEWIRE_DATA_DIR`, `STATEWIRE_STORE`, `STATEWIRE_PUBLIC_URL`, `STATEWIRE_CORS_ORIGINS`
 //! (comma-separated), `STATEWIRE_CALL_DEADLINE_MS`, `STATEWIRE_MEMORY_LIMIT_BYTES`,
 //! `STATEWIRE_WORKERS`, `STATEWIRE_MAX_CONTEXT_BYTES`, `STATEWIRE_MAX_HOT_INSTANCES`,
 //! `STATEWIRE_IDLE_EVICT_MS`, `STATEWIRE_WS_PING_INTERVAL_MS`, `STATEWIRE_WS_PING_GRACE_MS`,
-//! `STATEWIRE_WS_STALL_TIMEOUT_MS`, `STATEWIRE_SHUTDOWN_GRACE_MS`. Other `STATEWIRE_*` names (`STATEWIRE_CONFIG`,
-//! `STATEWIRE_LOG`, backend settings) are read elsewhere and ignored here.
+//! `STATEWIRE_WS_STALL_TIMEOUT_MS`, `STATEWIRE_SHUTDOWN_GRACE_MS`, and the `STATEWIRE_SCYLLA_*`
+//! variables of [`ScyllaConfig::apply_env`]. `STATEWIRE_CONFIG` names the file; `STATEWIRE_LOG`
+//! is read by `serve`'s logger.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,6 +50,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::RuntimeConfig;
+use crate::store::scylla::{ScyllaConfig, ScyllaConfigError};
 
 /// Why a configuration could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -62,12 +67,14 @@ pub enum ConfigError {
     },
     #[error("{var}={value:?} is not valid: {reason}")]
     Env {
-        var: &'static str,
+        var: String,
         value: String,
         reason: String,
     },
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    #[error("ScyllaDB settings: {0}")]
+    Scylla(#[from] ScyllaConfigError),
 }
 
 /// Every setting of `statewire serve`.
@@ -123,6 +130,16 @@ pub enum StoreKind {
     Scylla,
 }
 
+impl StoreKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Embedded => "embedded",
+            StoreKind::Memory => "memory",
+            StoreKind::Scylla => "scylla",
+        }
+    }
+}
+
 impl std::str::FromStr for StoreKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -141,23 +158,9 @@ impl std::str::FromStr for StoreKind {
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     pub kind: StoreKind,
-    /// The `[store.scylla]` table, kept as written; the ScyllaDB backend decodes it into its
-    /// own settings type with [`BackendSection::decode`].
-    pub scylla: Option<BackendSection>,
-}
-
-/// A backend's own settings table, decoded by that backend.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct BackendSection(pub toml::Table);
-
-impl BackendSection {
-    /// Decodes the table into the backend's settings type.
-    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        toml::Value::Table(self.0.clone())
-            .try_into()
-            .map_err(|e| ConfigError::Invalid(format!("[store.scylla]: {e}")))
-    }
+    /// The `[store.scylla]` section, then `STATEWIRE_SCYLLA_*` variables (see
+    /// [`ScyllaConfig::apply_env`]); used when `kind` is `scylla`.
+    pub scylla: ScyllaConfig,
 }
 
 /// Browser origins allowed to call the API. Auth is a bearer header, never a cookie, so
@@ -310,23 +313,26 @@ impl Config {
         })
     }
 
-    /// Applies every known `STATEWIRE_*` variable in `env`; unknown names are ignored.
+    /// Applies every known `STATEWIRE_*` variable in `env`, the `STATEWIRE_SCYLLA_*` ones
+    /// included; unknown names are ignored.
     pub fn apply_env(
         &mut self,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<(), ConfigError> {
-        for (name, value) in env {
-            let Some(var) = ENV_VARS.iter().copied().find(|v| *v == name) else {
-                continue;
-            };
-            self.apply_var(var, value)?;
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        for (name, value) in &env {
+            self.apply_var(name, value)?;
         }
+        let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        self.store.scylla.apply_env(lookup)?;
         Ok(())
     }
 
-    fn apply_var(&mut self, var: &'static str, value: String) -> Result<(), ConfigError> {
+    /// Applies one variable of [`ENV_VARS`]; `Ok(false)` for any other name.
+    fn apply_var(&mut self, var: &str, value: &str) -> Result<bool, ConfigError> {
+        let value = value.to_owned();
         let bad = |reason: String| ConfigError::Env {
-            var,
+            var: var.to_owned(),
             value: value.clone(),
             reason,
         };
@@ -372,9 +378,9 @@ impl Config {
             "STATEWIRE_SHUTDOWN_GRACE_MS" => {
                 self.shutdown_grace_ms = parse_num(&value).map_err(bad)?
             }
-            other => unreachable!("{other} is listed in ENV_VARS but not applied"),
+            _ => return Ok(false),
         }
-        Ok(())
+        Ok(true)
     }
 
     pub fn apply_overrides(&mut self, flags: &Overrides) {
@@ -418,8 +424,8 @@ impl Config {
         if self.registry.max_hot_instances == 0 {
             return invalid("registry.max_hot_instances must be at least 1");
         }
-        if self.store.kind == StoreKind::Scylla && self.store.scylla.is_none() {
-            return invalid("store kind scylla needs a [store.scylla] section");
+        if self.store.kind == StoreKind::Scylla {
+            self.store.scylla.validate()?;
         }
         Ok(())
     }

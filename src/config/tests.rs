@@ -120,6 +120,22 @@ fn every_listed_env_var_is_applied() {
 }
 
 #[test]
+fn every_name_in_env_vars_is_understood() {
+    for var in ENV_VARS {
+        let sample = match *var {
+            "STATEWIRE_STORE" => "memory",
+            "STATEWIRE_HOST" | "STATEWIRE_DATA_DIR" | "STATEWIRE_CORS_ORIGINS" => "x",
+            "STATEWIRE_PUBLIC_URL" => "http://x",
+            _ => "7",
+        };
+        assert!(Config::default().apply_var(var, sample).unwrap(), "{var}");
+    }
+    assert!(!Config::default()
+        .apply_var("STATEWIRE_LOG", "debug")
+        .unwrap());
+}
+
+#[test]
 fn a_malformed_env_value_names_the_variable() {
     let err = Config::load(
         None,
@@ -153,30 +169,30 @@ fn a_missing_file_is_an_error_not_a_silent_default() {
 }
 
 #[test]
-fn the_scylla_section_is_kept_for_its_backend_to_decode() {
-    #[derive(Deserialize)]
-    struct Nodes {
-        nodes: Vec<String>,
-    }
+fn the_scylla_section_then_scylla_env_configure_the_cluster() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_file(
         &dir,
-        "[store]\nkind = \"scylla\"\n[store.scylla]\nnodes = [\"10.0.0.1:9042\"]\n",
+        "[store]\nkind = \"scylla\"\n[store.scylla]\nnodes = [\"10.0.0.1:9042\"]\nkeyspace = \"sw\"\n",
     );
     let c = Config::load(Some(&path), env(&[]), &Overrides::default()).unwrap();
-    let nodes: Nodes = c.store.scylla.as_ref().unwrap().decode().unwrap();
-    assert_eq!(nodes.nodes, vec!["10.0.0.1:9042"]);
+    assert_eq!(c.store.scylla.nodes, vec!["10.0.0.1:9042"]);
+    assert_eq!(c.store.scylla.keyspace, "sw");
+
+    let vars = env(&[("STATEWIRE_SCYLLA_NODES", "10.0.0.2,10.0.0.3")]);
+    let c = Config::load(Some(&path), vars, &Overrides::default()).unwrap();
+    assert_eq!(c.store.scylla.nodes, vec!["10.0.0.2", "10.0.0.3"]);
 }
 
 #[test]
-fn scylla_without_its_section_is_refused() {
+fn scylla_without_contact_points_is_refused() {
     let err = Config::load(
         None,
         env(&[("STATEWIRE_STORE", "scylla")]),
         &Overrides::default(),
     )
     .unwrap_err();
-    assert!(matches!(err, ConfigError::Invalid(_)), "{err}");
+    assert!(matches!(err, ConfigError::Scylla(_)), "{err}");
 }
 
 #[test]

@@ -245,7 +245,8 @@ impl Registry {
     }
 
     /// Evicts instances idle for longer than the configured time, every quarter of that time
-    /// (between 1 s and 60 s). The task ends when the registry is dropped or drained.
+    /// (between 1 s and 60 s). The task ends when the registry is dropped or drained. Should it
+    /// ever fail, only idle-time eviction stops: the bound on hot instances still holds.
     pub fn start_sweeper(&self) -> tokio::task::JoinHandle<()> {
         evict::spawn_sweeper(Arc::downgrade(&self.inner))
     }

@@ -97,7 +97,12 @@ impl Inner {
                 self.notify(key, &record, &effects);
                 Ok(record)
             }
-            Outcome::Moved(_) => Err(RegistryError::AlreadyExists(key.clone())),
+            Outcome::Moved(existing) => {
+                if let Some(existing) = existing {
+                    held.set_loaded(existing);
+                }
+                Err(RegistryError::AlreadyExists(key.clone()))
+            }
         }
     }
 
@@ -108,8 +113,7 @@ impl Inner {
         auth_context: &Value,
     ) -> Result<Arc<InstanceRecord>, RegistryError> {
         let _write = self.inflight.begin()?;
-        let (mut held, mut current) = self.hold_existing(key).await?;
-        for attempt in 1..=MAX_COMMIT_ATTEMPTS {
+        self.write_existing(key, |current| async move {
             if current.status == InstanceStatus::Paused {
                 return Err(RegistryError::Paused(key.clone()));
             }
@@ -132,28 +136,9 @@ impl Inner {
                 .runtime
                 .transition(&code, &current.snapshot, event)
                 .await?;
-            let (commit, effects) = next_commit(key, &current, step, event);
-            match self.commit(&mut held, commit).await? {
-                Outcome::Committed(record) => {
-                    tracing::debug!(instance = %key, version = record.version, attempt, "event committed");
-                    self.notify(key, &record, &effects);
-                    return Ok(record);
-                }
-                Outcome::Moved(Some(newer)) => {
-                    tracing::debug!(instance = %key, attempt, "instance moved; re-running event");
-                    current = newer;
-                    held.set_loaded(current.clone());
-                }
-                Outcome::Moved(None) => {
-                    self.retire(key, held);
-                    return Err(RegistryError::InstanceNotFound(key.clone()));
-                }
-            }
-        }
-        Err(RegistryError::Contended {
-            key: key.clone(),
-            attempts: MAX_COMMIT_ATTEMPTS,
+            Ok(Some(next_commit(key, &current, step, event)))
         })
+        .await
     }
 
     pub(super) async fn set_status(
@@ -162,17 +147,15 @@ impl Inner {
         status: InstanceStatus,
     ) -> Result<(), RegistryError> {
         let _write = self.inflight.begin()?;
-        let (mut held, mut current) = self.hold_existing(key).await?;
-        for _ in 0..MAX_COMMIT_ATTEMPTS {
+        self.write_existing(key, |current| async move {
             if current.status == status {
-                return Ok(());
+                return Ok(None);
             }
-            let now = now_ms();
             let next = InstanceRecord {
                 status,
                 version: current.version + 1,
                 write_id: uuid::Uuid::new_v4(),
-                updated_at_ms: now,
+                updated_at_ms: now_ms(),
                 ..(*current).clone()
             };
             let commit = Commit {
@@ -181,13 +164,37 @@ impl Inner {
                 next,
                 transition: None,
             };
+            Ok(Some((commit, Vec::new())))
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Holds an existing instance and commits what `attempt` makes of its current record,
+    /// running `attempt` again on the newer record after each conflict (at most
+    /// [`MAX_COMMIT_ATTEMPTS`] times). `attempt` answers `None` when nothing needs writing.
+    async fn write_existing<F, Fut>(
+        self: &Arc<Self>,
+        key: &InstanceKey,
+        mut attempt: F,
+    ) -> Result<Arc<InstanceRecord>, RegistryError>
+    where
+        F: FnMut(Arc<InstanceRecord>) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<(Commit, Vec<Value>)>, RegistryError>>,
+    {
+        let (mut held, mut current) = self.hold_existing(key).await?;
+        for n in 1..=MAX_COMMIT_ATTEMPTS {
+            let Some((commit, effects)) = attempt(current.clone()).await? else {
+                return Ok(current);
+            };
             match self.commit(&mut held, commit).await? {
                 Outcome::Committed(record) => {
-                    tracing::debug!(instance = %key, ?status, "instance status changed");
-                    self.notify(key, &record, &[]);
-                    return Ok(());
+                    tracing::debug!(instance = %key, version = record.version, attempt = n, "instance written");
+                    self.notify(key, &record, &effects);
+                    return Ok(record);
                 }
                 Outcome::Moved(Some(newer)) => {
+                    tracing::debug!(instance = %key, attempt = n, "instance moved; writing again");
                     current = newer;
                     held.set_loaded(current.clone());
                 }

@@ -119,7 +119,12 @@ impl Connection {
             let host = self.host.parse().unwrap();
             request.headers_mut().insert(http::header::HOST, host);
         }
-        let response = self.sender.send_request(request).await.expect("response");
+        self.sender.ready().await.expect("connection ready");
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .unwrap_or_else(|e| panic!("response: {e:?}"));
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("body").to_bytes();
         Reply {

@@ -59,7 +59,15 @@ impl TestServer {
 
     /// Starts with a config adjusted by `adjust` and the given extensions.
     pub async fn start_with(adjust: impl FnOnce(&mut Config), ext: Extensions) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(tempfile::tempdir().expect("temp dir"), adjust, ext).await
+    }
+
+    /// Starts on an existing data directory (e.g. one a previous server used).
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut Config),
+        ext: Extensions,
+    ) -> TestServer {
         let mut config = test_config(dir.path());
         adjust(&mut config);
         let server = statewire::server::start_with(config, ext)
@@ -102,13 +110,15 @@ impl TestServer {
         self.client.authed(&self.admin_token)
     }
 
-    pub async fn shutdown(mut self) {
+    /// Shuts the server down cleanly and hands back its data directory.
+    pub async fn shutdown(mut self) -> tempfile::TempDir {
         if let Some(server) = self.server.take() {
             server
                 .shutdown(Duration::from_secs(5))
                 .await
                 .expect("clean shutdown");
         }
+        self.dir
     }
 }
 
