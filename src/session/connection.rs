@@ -81,8 +81,5 @@ pub(super) async fn serve(
     let ((), closed) = tokio::join!(reading, writing);
 
     conn.table.clear();
-    if let Some(why) = closed {
-        shared.counters.closed(why);
-    }
     tracing::debug!(conn = %id, reason = closed.map(|r| r.text()), "websocket closed");
 }

@@ -78,6 +78,9 @@ pub(super) async fn run(
             () = conn.outbox.wait() => {}
         }
     };
+    if let Some(reason) = why {
+        conn.shared.counters.closed(reason);
+    }
     close(&conn, &mut sink, why).await;
     stop_tx.send_replace(true);
     why

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod machines;
 pub mod probe_store;
+pub mod ws;
 
 use std::future::Future;
 use std::sync::Arc;
