@@ -71,6 +71,8 @@ impl Http {
         if let Some(token) = token {
             builder = builder.header("authorization", format!("Bearer {token}"));
         }
+        // The connection takes the next request only once it finished the previous one.
+        self.sender.ready().await?;
         let response = self
             .sender
             .send_request(builder.body(Full::new(body.into()))?)

@@ -7,8 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) struct Counters {
     published: AtomicU64,
     conflated: AtomicU64,
-    full_frames: AtomicU64,
-    patch_frames: AtomicU64,
     caught_up: AtomicU64,
     full_fallbacks: AtomicU64,
 }
@@ -26,8 +24,6 @@ pub struct FanoutStats {
     pub published: u64,
     /// Unsent updates replaced by a newer one because the subscriber had not taken them yet.
     pub conflated: u64,
-    pub full_frames: u64,
-    pub patch_frames: u64,
     /// Patch frames sent from history to a diff subscriber that had fallen behind or resumed.
     pub caught_up_frames: u64,
     /// Diff subscribers that got a full update because history no longer reached back (or was
@@ -48,29 +44,18 @@ impl Counters {
         bump(&self.conflated, 1);
     }
 
-    pub fn full_frame(&self) {
-        bump(&self.full_frames, 1);
-    }
-
-    pub fn patch_frame(&self) {
-        bump(&self.patch_frames, 1);
-    }
-
     pub fn catch_up(&self, frames: usize) {
         bump(&self.caught_up, frames as u64);
     }
 
     pub fn full_fallback(&self) {
         bump(&self.full_fallbacks, 1);
-        bump(&self.full_frames, 1);
     }
 
     pub fn fill(&self, stats: &mut FanoutStats) {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         stats.published = get(&self.published);
         stats.conflated = get(&self.conflated);
-        stats.full_frames = get(&self.full_frames);
-        stats.patch_frames = get(&self.patch_frames);
         stats.caught_up_frames = get(&self.caught_up);
         stats.full_fallbacks = get(&self.full_fallbacks);
     }

@@ -201,9 +201,7 @@ impl Subscription {
         diffs: bool,
         sent: Option<Base>,
     ) -> Vec<Frame> {
-        let counters = self.topic.counters();
         let Some(sent) = sent else {
-            counters.full_frame();
             return vec![update.full.clone()];
         };
         let current = update.position();
@@ -213,7 +211,6 @@ impl Subscription {
             if !initial {
                 return Vec::new();
             }
-            counters.full_frame();
             return vec![update.full.clone()];
         }
         if update.seq == sent.seq {
@@ -221,11 +218,9 @@ impl Subscription {
                 return Vec::new();
             }
             if !diffs {
-                counters.full_frame();
                 return vec![update.full.clone()];
             }
             // Already current: an empty patch confirms the subscription.
-            counters.patch_frame();
             return vec![patch_frame(
                 &self.key,
                 update.seq,
@@ -235,15 +230,14 @@ impl Subscription {
             )];
         }
         if !diffs {
-            counters.full_frame();
             return vec![update.full.clone()];
         }
         if let (Some(base), Some(patch)) = (update.base, &update.patch) {
             if base.same_as(&sent) {
-                counters.patch_frame();
                 return vec![patch.clone()];
             }
         }
+        let counters = self.topic.counters();
         match self.topic.catch_up(&sent, update.seq, update.full.len()) {
             Some(frames) => {
                 counters.catch_up(frames.len());

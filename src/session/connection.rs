@@ -1,4 +1,5 @@
-//! One WebSocket connection: the reader and the writer halves, run together on one task.
+//! One WebSocket connection: the reader half on a task of its own, the writer half on the
+//! connection's task (so that waking the writer for an update never polls the reader).
 //!
 //! Ending: whichever half stops first tells the other. The reader stops on the client's close,
 //! a transport error, a frame it cannot accept, or silence beyond the idle timeout; the
@@ -76,10 +77,19 @@ pub(super) async fn serve(
     let (queue_tx, queue_rx) = mpsc::channel(QUEUE_FRAMES);
     let (ended_tx, ended_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let reading = reader::run(conn.clone(), stream, queue_tx, ended_tx, stop_rx);
-    let writing = writer::run(conn.clone(), sink, queue_rx, ended_rx, stop_tx);
-    let ((), closed) = tokio::join!(reading, writing);
-
+    let reading = tokio::spawn(reader::run(
+        conn.clone(),
+        stream,
+        queue_tx,
+        ended_tx,
+        stop_rx,
+    ));
+    let closed = writer::run(conn.clone(), sink, queue_rx, ended_rx, stop_tx).await;
+    // The reader stops once the writer is done, after lingering for the client's close frame.
+    // If it panicked, the writer saw its end as a vanished transport and closed already.
+    if let Err(e) = reading.await {
+        tracing::error!(conn = %id, error = %e, "websocket reader failed");
+    }
     conn.table.clear();
     tracing::debug!(conn = %id, reason = closed.map(|r| r.text()), "websocket closed");
 }

@@ -7,7 +7,9 @@
 //! fan-out keeps replacing the pending update, so a stalled connection holds at most one
 //! update per subscription, whatever the rate of changes.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::stream::SplitSink;
@@ -167,18 +169,29 @@ async fn write_queued(
 }
 
 async fn feed(sink: &mut Sink, frame: Frame, stall: Duration) -> Result<(), WriteFailed> {
-    match tokio::time::timeout(stall, sink.feed(Message::Text(frame))).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(None),
-        Err(_) => Err(Some(CloseReason::SlowConsumer)),
+    match bounded(stall, sink.feed(Message::Text(frame))).await {
+        Some(Ok(())) => Ok(()),
+        Some(Err(_)) => Err(None),
+        None => Err(Some(CloseReason::SlowConsumer)),
     }
 }
 
 async fn flush(sink: &mut Sink, stall: Duration) -> Result<(), WriteFailed> {
-    match tokio::time::timeout(stall, sink.flush()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(None),
-        Err(_) => Err(Some(CloseReason::SlowConsumer)),
+    match bounded(stall, sink.flush()).await {
+        Some(Ok(())) => Ok(()),
+        Some(Err(_)) => Err(None),
+        None => Err(Some(CloseReason::SlowConsumer)),
+    }
+}
+
+/// Runs `write` to completion, or gives up after `stall` (`None`). The usual case, a socket
+/// with room, completes on the first poll and arms no timer.
+async fn bounded<T>(stall: Duration, write: impl Future<Output = T>) -> Option<T> {
+    let mut write = std::pin::pin!(write);
+    let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(done) => Some(done),
+        Poll::Pending => tokio::time::timeout(stall, write).await.ok(),
     }
 }
 
