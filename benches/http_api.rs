@@ -8,8 +8,8 @@
 //!
 //! Run with `cargo bench --bench http_api`.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+#[path = "../tests/http_support/mod.rs"]
+mod http_support;
 
 use std::time::{Duration, Instant};
 
@@ -21,8 +21,8 @@ use serde_json::json;
 use statewire::config::StoreKind;
 use statewire::server::Extensions;
 
-use common::client::Connection;
-use common::{machines, TestServer};
+use http_support::client::Connection;
+use http_support::{machines, TestServer};
 
 const CONCURRENT: usize = 16;
 

@@ -7,10 +7,13 @@
 //!   to record (redb also writes into space it has already allocated);
 //! - `store, 1 writer`: one task doing one commit after another;
 //! - `store, 64 writers`: 64 tasks, each on its own instance, committing concurrently, which
-//!   the writer thread groups into shared commits.
+//!   the writer thread groups into shared commits;
+//! - `… + wake`: the same, with every commit carrying a timer and a new wake time, so each one
+//!   also moves the instance's wake-up index entry.
 //!
 //! It also measures point reads of an instance inline and through `spawn_blocking`, the two
-//! ways a read could run, and listings of one page of 64 instances.
+//! ways a read could run, listings of one page of 64 instances, and wake-up index scans: the
+//! first 256 due entries of 10,000, and a walk over all of them in pages of 256.
 //!
 //! `STATEWIRE_BENCH_SECS` sets seconds per scenario (default 2), `STATEWIRE_BENCH_ROUNDS` the
 //! rounds (default 3); the table shows the median round.
@@ -24,11 +27,15 @@ use std::time::{Duration, Instant};
 use statewire::ids::{InstanceKey, InstanceName, MachineName, MachineVersionId};
 use statewire::store::embedded::EmbeddedStore;
 use statewire::store::{
-    CasOutcome, Commit, Expect, InstanceRecord, InstanceStatus, PageRequest, Store,
-    TransitionRecord,
+    CasOutcome, Commit, EffectState, Expect, InstanceRecord, InstanceStatus, PageRequest, Store,
+    TimerRecord, TransitionRecord,
 };
 
 const SNAPSHOT_BYTES: usize = 1024;
+/// Instances with a wake time for the index scans.
+const INDEXED_INSTANCES: usize = 10_000;
+/// Entries per scan.
+const SCAN_LIMIT: usize = 256;
 
 struct Run {
     ops: u64,
@@ -63,6 +70,25 @@ fn key(i: usize) -> InstanceKey {
     )
 }
 
+/// A timer and a wake time that moves with every version.
+fn effects(i: usize, version: u64) -> EffectState {
+    let due_at_ms = 1_000_000 + (version as i64) * 100 + i as i64;
+    let mut e = EffectState {
+        wake_at_ms: Some(due_at_ms),
+        ..EffectState::default()
+    };
+    e.arm_timer(TimerRecord {
+        id: "xstate.after(1000)#bench.a".to_owned(),
+        seq: version,
+        due_at_ms,
+        event: serde_json::json!({ "type": "xstate.after(1000)#bench.a" }),
+        target: None,
+        attempts: 0,
+        next_attempt_at_ms: None,
+    });
+    e
+}
+
 fn commit(i: usize, version: u64) -> Commit {
     let expect = match version {
         1 => Expect::Absent,
@@ -85,6 +111,7 @@ fn commit(i: usize, version: u64) -> Commit {
             write_id: uuid::Uuid::new_v4(),
             created_at_ms: 0,
             updated_at_ms: version as i64,
+            effects: Default::default(),
         },
         transition: Some(TransitionRecord {
             version,
@@ -163,8 +190,9 @@ fn overwrite_and_sync(dir: &Path, duration: Duration) -> Run {
     }
 }
 
-/// `writers` tasks, each committing to its own instance one event after another.
-async fn store_writers(dir: &Path, writers: usize, duration: Duration) -> Run {
+/// `writers` tasks, each committing to its own instance one event after another, with a
+/// moving wake time when `wake` is set.
+async fn store_writers(dir: &Path, writers: usize, wake: bool, duration: Duration) -> Run {
     let store = Arc::new(EmbeddedStore::open(dir).unwrap());
     let before = store.stats();
     let started = Instant::now();
@@ -177,7 +205,10 @@ async fn store_writers(dir: &Path, writers: usize, duration: Duration) -> Run {
                 let mut latencies_us = Vec::new();
                 while started.elapsed() < duration {
                     version += 1;
-                    let c = commit(i, version);
+                    let mut c = commit(i, version);
+                    if wake {
+                        c.next.effects = effects(i, version);
+                    }
                     let t = Instant::now();
                     let outcome = store.commit(c).await.unwrap();
                     latencies_us.push(t.elapsed().as_micros() as u64);
@@ -258,6 +289,56 @@ async fn list_pages(dir: &Path, duration: Duration) -> Run {
     }
 }
 
+/// Writes [`INDEXED_INSTANCES`] instances with wake times, unless they are there already.
+async fn seed_wakeups(store: &EmbeddedStore) {
+    let machine = MachineName::parse("wake").unwrap();
+    let first = InstanceKey::new(machine.clone(), InstanceName::parse("w0").unwrap());
+    if store.load_instance(&first).await.unwrap().is_some() {
+        return;
+    }
+    let commits = (0..INDEXED_INSTANCES).map(|i| {
+        let mut c = commit(i, 1);
+        c.key = InstanceKey::new(
+            machine.clone(),
+            InstanceName::parse(format!("w{i}")).unwrap(),
+        );
+        c.next.effects = effects(i, 1 + (i % 97) as u64);
+        store.commit(c)
+    });
+    for outcome in futures_util::future::join_all(commits).await {
+        assert_eq!(outcome.unwrap(), CasOutcome::Applied { version: 1 });
+    }
+}
+
+/// The first [`SCAN_LIMIT`] due entries, or (`walk`) every entry in pages of that size.
+async fn wakeup_scans(dir: &Path, walk: bool, duration: Duration) -> Run {
+    let store = EmbeddedStore::open(dir).unwrap();
+    seed_wakeups(&store).await;
+    let mut latencies_us = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        let t = Instant::now();
+        let mut seen = 0;
+        let mut page = store.due_wakeups(i64::MAX, SCAN_LIMIT).await.unwrap();
+        seen += page.len();
+        while walk && page.len() == SCAN_LIMIT {
+            page = store
+                .wakeups_after(page.last(), i64::MAX, SCAN_LIMIT)
+                .await
+                .unwrap();
+            seen += page.len();
+        }
+        latencies_us.push(t.elapsed().as_micros() as u64);
+        assert!(seen >= if walk { INDEXED_INSTANCES } else { SCAN_LIMIT });
+    }
+    Run {
+        ops: latencies_us.len() as u64,
+        elapsed: started.elapsed(),
+        latencies_us,
+        commits: None,
+    }
+}
+
 fn median_by_throughput(mut runs: Vec<Run>) -> Run {
     runs.sort_by(|a, b| a.ops_per_s().total_cmp(&b.ops_per_s()));
     let mid = runs.len() / 2;
@@ -295,15 +376,20 @@ fn main() {
 
     let (mut baseline, mut in_place) = (Vec::new(), Vec::new());
     let (mut one, mut many) = (Vec::new(), Vec::new());
+    let (mut one_wake, mut many_wake) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         baseline.push(append_and_sync(dir.path(), duration));
         in_place.push(overwrite_and_sync(dir.path(), duration));
-        one.push(runtime.block_on(store_writers(dir.path(), 1, duration)));
-        many.push(runtime.block_on(store_writers(dir.path(), 64, duration)));
+        one.push(runtime.block_on(store_writers(dir.path(), 1, false, duration)));
+        many.push(runtime.block_on(store_writers(dir.path(), 64, false, duration)));
+        one_wake.push(runtime.block_on(store_writers(dir.path(), 1, true, duration)));
+        many_wake.push(runtime.block_on(store_writers(dir.path(), 64, true, duration)));
     }
     let reads_inline = runtime.block_on(point_reads(dir.path(), false, duration));
     let reads_blocking = runtime.block_on(point_reads(dir.path(), true, duration));
     let lists = runtime.block_on(list_pages(dir.path(), duration));
+    let first_due = runtime.block_on(wakeup_scans(dir.path(), false, duration));
+    let walks = runtime.block_on(wakeup_scans(dir.path(), true, duration));
 
     println!(
         "\n{:<24} {:>10} {:>8} {:>8} {:>10}   per round",
@@ -314,6 +400,8 @@ fn main() {
         ("overwrite+fdatasync", in_place),
         ("store, 1 writer", one),
         ("store, 64 writers", many),
+        ("store, 1 writer + wake", one_wake),
+        ("store, 64 writers + wake", many_wake),
     ] {
         let per_round: Vec<f64> = runs.iter().map(Run::ops_per_s).collect();
         row(name, median_by_throughput(runs), &per_round);
@@ -322,6 +410,8 @@ fn main() {
         ("read, inline", reads_inline),
         ("read, spawn_blocking", reads_blocking),
         ("list 64 instances", lists),
+        ("first 256 due of 10k", first_due),
+        ("walk 10k due, pages 256", walks),
     ] {
         let r = run.ops_per_s();
         row(name, run, &[r]);

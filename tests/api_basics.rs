@@ -1,10 +1,10 @@
 //! The HTTP layer's behaviour that does not depend on machines: health, routing, methods,
 //! CORS, authentication, malformed bodies and size caps.
 
-mod common;
+mod http_support;
 
-use common::{within, TestServer};
 use http::{Method, StatusCode};
+use http_support::{within, TestServer};
 use serde_json::json;
 
 #[tokio::test]

@@ -1,13 +1,13 @@
 //! Instances over HTTP with a real machine (the raw-wasm toggle): create, read, events,
 //! pause, history, admin view, desired version, delete, and concurrent events.
 
-mod common;
+mod http_support;
 
 use base64::Engine as _;
-use common::machines;
-use common::{within, TestServer};
 use hmac::{Hmac, Mac};
 use http::StatusCode;
+use http_support::machines;
+use http_support::{within, TestServer};
 use serde_json::{json, Value};
 
 const USER_SCOPES: &[&str] = &["instances.write", "state.read", "events.write"];
@@ -23,6 +23,12 @@ async fn toggle_server() -> (TestServer, String) {
 /// A token the toggle's authorizers accept for instance `name`.
 async fn user(s: &TestServer, name: &str) -> String {
     s.token(USER_SCOPES, json!({"sub": name})).await
+}
+
+/// Creates toggle instance `name` as the caller of `c`.
+async fn create(c: &http_support::client::Authed<'_>, name: &str) {
+    let r = c.post("/machines/toggle", &json!({ "slug": name })).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
 
 fn keys_of(v: &Value) -> Vec<String> {
@@ -70,12 +76,7 @@ async fn duplicate_creates_are_409_and_missing_instances_404() {
         let (s, _) = toggle_server().await;
         let token = user(&s, "a").await;
         let c = s.client.authed(&token);
-        assert_eq!(
-            c.post("/machines/toggle", &json!({"slug": "a"}))
-                .await
-                .status,
-            200
-        );
+        create(&c, "a").await;
         let r = c.post("/machines/toggle", &json!({"slug": "a"})).await;
         assert_eq!(r.status, StatusCode::CONFLICT);
         assert_eq!(r.code(), "invalid-state");
@@ -115,12 +116,7 @@ async fn authorizers_refuse_with_403_rejected_by_machine_authorizer() {
 
         let alice = user(&s, "alice").await;
         let a = s.client.authed(&alice);
-        assert_eq!(
-            a.post("/machines/toggle", &json!({"slug": "alice"}))
-                .await
-                .status,
-            200
-        );
+        create(&a, "alice").await;
         let r = m.get("/machines/toggle/i/alice").await;
         assert_eq!(r.code(), "rejected-by-machine-authorizer");
         let r = m
@@ -230,12 +226,7 @@ async fn paused_instances_refuse_events_with_409_until_resumed() {
         let (s, _) = toggle_server().await;
         let token = user(&s, "a").await;
         let c = s.client.authed(&token);
-        assert_eq!(
-            c.post("/machines/toggle", &json!({"slug": "a"}))
-                .await
-                .status,
-            200
-        );
+        create(&c, "a").await;
         let r = s
             .admin()
             .put("/machines/toggle/i/a/status", &json!({"status": "paused"}))
@@ -275,12 +266,7 @@ async fn admin_routes_show_history_full_state_and_the_listing() {
         let (s, version) = toggle_server().await;
         let token = user(&s, "a").await;
         let c = s.client.authed(&token);
-        assert_eq!(
-            c.post("/machines/toggle", &json!({"slug": "a"}))
-                .await
-                .status,
-            200
-        );
+        create(&c, "a").await;
         for _ in 0..3 {
             let r = c
                 .post("/machines/toggle/i/a/events", &json!({"event": "toggle"}))
@@ -324,12 +310,7 @@ async fn desired_version_is_201_for_the_own_version_and_no_migration_path_otherw
         let (s, version) = toggle_server().await;
         let token = user(&s, "a").await;
         let c = s.client.authed(&token);
-        assert_eq!(
-            c.post("/machines/toggle", &json!({"slug": "a"}))
-                .await
-                .status,
-            200
-        );
+        create(&c, "a").await;
         let r = c
             .put(
                 "/machines/toggle/i/a/v",
@@ -359,14 +340,7 @@ async fn deleting_an_instance_needs_its_confirmation_and_frees_the_machine() {
     within(120, async {
         let (s, _) = toggle_server().await;
         let token = user(&s, "a").await;
-        assert_eq!(
-            s.client
-                .authed(&token)
-                .post("/machines/toggle", &json!({"slug": "a"}))
-                .await
-                .status,
-            200
-        );
+        create(&s.client.authed(&token), "a").await;
         let hmac = |key: &str, data: &str| {
             let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
             mac.update(data.as_bytes());
@@ -413,12 +387,7 @@ async fn concurrent_events_on_one_instance_are_serialized_and_none_is_lost() {
         let (s, _) = toggle_server().await;
         let token = user(&s, "hot").await;
         let c = s.client.authed(&token);
-        assert_eq!(
-            c.post("/machines/toggle", &json!({"slug": "hot"}))
-                .await
-                .status,
-            200
-        );
+        create(&c, "hot").await;
 
         let mut sends = tokio::task::JoinSet::new();
         for _ in 0..50 {

@@ -1,13 +1,13 @@
 //! Machines and machine versions over HTTP: statuses and bodies as the State Backed client
 //! expects them, the three-step upload, and the bundle size caps.
 
-mod common;
+mod http_support;
 
 use base64::Engine as _;
-use common::machines::{self, form, form_content_type, gzip};
-use common::{within, TestServer};
 use hmac::{Hmac, Mac};
 use http::{Method, StatusCode};
+use http_support::machines::{self, form, form_content_type, gzip};
+use http_support::{within, TestServer};
 use serde_json::json;
 
 fn confirmation(key: &str, data: &str) -> String {
@@ -51,13 +51,7 @@ async fn create_answers_201_with_no_body_and_get_lists_it() {
 async fn a_duplicate_machine_is_409_and_an_unknown_one_404() {
     within(30, async {
         let s = TestServer::start().await;
-        assert_eq!(
-            s.admin()
-                .post("/machines", &json!({"slug": "m"}))
-                .await
-                .status,
-            201
-        );
+        s.create_machine("m").await;
         let r = s.admin().post("/machines", &json!({"slug": "m"})).await;
         assert_eq!(r.status, StatusCode::CONFLICT);
         assert_eq!(r.code(), "invalid-state");
@@ -98,13 +92,7 @@ async fn listing_machines_pages_with_a_cursor() {
 async fn deleting_a_machine_needs_the_hmac_confirmation() {
     within(30, async {
         let s = TestServer::start().await;
-        assert_eq!(
-            s.admin()
-                .post("/machines", &json!({"slug": "gone"}))
-                .await
-                .status,
-            201
-        );
+        s.create_machine("gone").await;
         let r = s
             .admin()
             .delete(
@@ -149,13 +137,7 @@ async fn deleting_a_machine_needs_the_hmac_confirmation() {
 async fn the_provisional_step_answers_an_upload_url_on_this_server() {
     within(30, async {
         let s = TestServer::start().await;
-        assert_eq!(
-            s.admin()
-                .post("/machines", &json!({"slug": "m"}))
-                .await
-                .status,
-            201
-        );
+        s.create_machine("m").await;
         let step1 = machines::provisional(&s, "m", true).await;
         let url = step1["codeUploadUrl"].as_str().unwrap();
         assert_eq!(url, s.client.url("/uploads"));
@@ -177,13 +159,7 @@ async fn the_provisional_step_answers_an_upload_url_on_this_server() {
 async fn an_upload_with_forged_fields_is_refused() {
     within(30, async {
         let s = TestServer::start().await;
-        assert_eq!(
-            s.admin()
-                .post("/machines", &json!({"slug": "m"}))
-                .await
-                .status,
-            201
-        );
+        s.create_machine("m").await;
         let step1 = machines::provisional(&s, "m", false).await;
         let id = step1["machineVersionId"].as_str().unwrap();
         let expires = step1["codeUploadFields"]["expires"].as_str().unwrap();
@@ -214,13 +190,7 @@ async fn an_upload_with_forged_fields_is_refused() {
 async fn bundles_over_one_megabyte_gzipped_are_413() {
     within(60, async {
         let s = TestServer::start().await;
-        assert_eq!(
-            s.admin()
-                .post("/machines", &json!({"slug": "m"}))
-                .await
-                .status,
-            201
-        );
+        s.create_machine("m").await;
         let step1 = machines::provisional(&s, "m", true).await;
         // Random bytes do not compress: the gzipped file stays above 1,000,000 bytes.
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -245,13 +215,7 @@ async fn bundles_over_one_megabyte_gzipped_are_413() {
 async fn bundles_over_ten_megabytes_unzipped_are_413() {
     within(60, async {
         let s = TestServer::start().await;
-        assert_eq!(
-            s.admin()
-                .post("/machines", &json!({"slug": "m"}))
-                .await
-                .status,
-            201
-        );
+        s.create_machine("m").await;
         // Zeros compress to a few kilobytes: small gzipped, too big once inflated.
         let huge = vec![b'a'; 10_000_001];
         let step1 = machines::provisional(&s, "m", true).await;
@@ -271,20 +235,8 @@ async fn bundles_over_ten_megabytes_unzipped_are_413() {
 async fn finalizing_without_an_upload_or_with_a_foreign_id_fails() {
     within(30, async {
         let s = TestServer::start().await;
-        assert_eq!(
-            s.admin()
-                .post("/machines", &json!({"slug": "m"}))
-                .await
-                .status,
-            201
-        );
-        assert_eq!(
-            s.admin()
-                .post("/machines", &json!({"slug": "other"}))
-                .await
-                .status,
-            201
-        );
+        s.create_machine("m").await;
+        s.create_machine("other").await;
         let step1 = machines::provisional(&s, "m", true).await;
         let r = machines::finalize(&s, "m", &step1, &json!({})).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -304,13 +256,7 @@ async fn finalizing_without_an_upload_or_with_a_foreign_id_fails() {
 async fn an_invalid_bundle_is_400_invalid_bundle() {
     within(60, async {
         let s = TestServer::start().await;
-        assert_eq!(
-            s.admin()
-                .post("/machines", &json!({"slug": "m"}))
-                .await
-                .status,
-            201
-        );
+        s.create_machine("m").await;
         let step1 = machines::provisional(&s, "m", true).await;
         let r = machines::upload(&s, &step1, b"\0asm not really wasm", true).await;
         assert!(r.status.is_success(), "{:?}", r.body);

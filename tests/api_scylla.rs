@@ -1,11 +1,11 @@
 //! The server on the ScyllaDB store, against the scripted CQL node of the store tests (no
 //! real cluster can run here): `serve`'s store wiring and the HTTP routes over that backend.
 
-mod common;
+mod http_support;
 mod scylla_support;
 
-use common::{within, TestServer};
 use http::StatusCode;
+use http_support::{within, TestServer};
 use serde_json::json;
 use statewire::config::StoreKind;
 use statewire::server::Extensions;

@@ -1,13 +1,13 @@
 //! Starting and stopping: the `serve` binary's ready line and signals, and graceful shutdown
 //! of the in-process server with a request in flight.
 
-mod common;
+mod http_support;
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{within, TestServer};
+use http_support::{within, TestServer};
 use serde_json::json;
 use statewire::auth::admin::read_admin_key;
 use statewire::auth::sign::{sign_token, SignOptions};
@@ -85,8 +85,7 @@ async fn machines_survive_a_restart_on_the_embedded_store() {
             c.store.kind = statewire::config::StoreKind::Embedded
         };
         let s = TestServer::start_with(embedded, Default::default()).await;
-        let r = s.admin().post("/machines", &json!({"slug": "kept"})).await;
-        assert_eq!(r.status, 201);
+        s.create_machine("kept").await;
         let dir = s.shutdown().await;
 
         let s = TestServer::start_in(dir, embedded, Default::default()).await;
@@ -105,19 +104,20 @@ fn spawn_serve(data_dir: &std::path::Path, grace_ms: u64) -> (Child, String) {
         .env("STATEWIRE_SHUTDOWN_GRACE_MS", grace_ms.to_string())
         .env("STATEWIRE_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let url = line
-        .trim_end()
-        .strip_prefix("statewire listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, url)
+    let Some(url) = line.trim_end().strip_prefix("statewire listening on ") else {
+        let _ = child.kill();
+        let mut stderr = String::new();
+        let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
+        panic!("unexpected first line {line:?}; stderr: {stderr}");
+    };
+    (child, url.to_owned())
 }
 
 fn signal(child: &Child, name: &str) {
@@ -143,7 +143,7 @@ async fn serve_prints_its_address_answers_health_and_stops_on_sigterm() {
         let (child, url) = spawn_serve(dir.path(), 5_000);
         let addr: std::net::SocketAddr = url.strip_prefix("http://").unwrap().parse().unwrap();
         assert_ne!(addr.port(), 0);
-        let health = common::Client::new(addr)
+        let health = http_support::Client::new(addr)
             .request(http::Method::GET, "/healthz", &[], "")
             .await;
         assert_eq!(health.status, 200);

@@ -1,7 +1,7 @@
 //! The hot-instance registry against a watched store: one load per cold instance, eviction,
 //! compare-and-set conflicts, unknown outcomes, and commit listeners.
 
-mod common;
+mod http_support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +16,8 @@ use statewire::store::{
     Commit, Expect, InstanceRecord, InstanceStatus, MachineRecord, Store, VersionRecord,
 };
 
-use common::probe_store::ProbeStore;
-use common::{machines, within};
+use http_support::probe_store::ProbeStore;
+use http_support::{machines, within};
 
 struct Fixture {
     store: Arc<ProbeStore>,
@@ -66,7 +66,7 @@ async fn bare_fixture(limits: RegistryLimits) -> Fixture {
         })
         .await
         .unwrap();
-    let config = common::test_config(dir.path());
+    let config = http_support::test_config(dir.path());
     let runtime = Runtime::new(config.runtime_config()).unwrap();
     let registry = Registry::new(store.clone(), runtime, &limits);
     Fixture {
@@ -74,6 +74,18 @@ async fn bare_fixture(limits: RegistryLimits) -> Fixture {
         registry,
         version,
         _dir: dir,
+    }
+}
+
+impl Fixture {
+    /// Creates toggle instance `name` with its owner as the caller.
+    async fn create(&self, name: &str) -> Result<Arc<InstanceRecord>, RegistryError> {
+        let request = CreateRequest {
+            version: self.version.clone(),
+            context: json!({}),
+            auth_context: as_owner(name),
+        };
+        self.registry.create(key(name), request).await
     }
 }
 
@@ -97,6 +109,7 @@ async fn put_instance(f: &Fixture, name: &str) -> InstanceRecord {
         write_id: uuid::Uuid::new_v4(),
         created_at_ms: 1_000,
         updated_at_ms: 1_000,
+        effects: Default::default(),
     };
     f.store
         .commit(Commit {
@@ -149,18 +162,7 @@ async fn an_evicted_instance_reloads_to_the_same_state() {
     within(120, async {
         let f = fixture(limits()).await;
         let token = as_owner("a");
-        let created = f
-            .registry
-            .create(
-                key("a"),
-                CreateRequest {
-                    version: f.version.clone(),
-                    context: json!({}),
-                    auth_context: token.clone(),
-                },
-            )
-            .await
-            .unwrap();
+        let created = f.create("a").await.unwrap();
         let after = f
             .registry
             .send_event(key("a"), json!({"type": "toggle"}), token.clone())
@@ -226,12 +228,7 @@ async fn a_write_from_elsewhere_makes_the_event_rerun_on_the_newer_snapshot() {
     within(120, async {
         let f = fixture(limits()).await;
         let token = as_owner("a");
-        let request = CreateRequest {
-            version: f.version.clone(),
-            context: json!({}),
-            auth_context: token.clone(),
-        };
-        let created = f.registry.create(key("a"), request).await.unwrap();
+        let created = f.create("a").await.unwrap();
         // Another node moves the instance to `on` behind this registry's back.
         let mut moved = (*created).clone();
         moved.version = 2;
@@ -264,12 +261,7 @@ async fn an_unknown_commit_outcome_is_settled_without_applying_twice() {
     within(120, async {
         let f = fixture(limits()).await;
         let token = as_owner("a");
-        let request = CreateRequest {
-            version: f.version.clone(),
-            context: json!({}),
-            auth_context: token.clone(),
-        };
-        f.registry.create(key("a"), request).await.unwrap();
+        f.create("a").await.unwrap();
         f.store
             .unknown_after_next_apply
             .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -317,12 +309,7 @@ async fn listeners_hear_each_write_after_the_store_applied_it() {
         *recorder.store.lock() = Some(f.store.clone());
         f.registry.add_listener(recorder.clone());
         let token = as_owner("a");
-        let request = CreateRequest {
-            version: f.version.clone(),
-            context: json!({}),
-            auth_context: token.clone(),
-        };
-        f.registry.create(key("a"), request).await.unwrap();
+        f.create("a").await.unwrap();
         for _ in 0..3 {
             f.registry
                 .send_event(key("a"), json!({"type": "toggle"}), token.clone())
@@ -356,12 +343,7 @@ async fn a_drained_registry_refuses_new_writes() {
     within(120, async {
         let f = bare_fixture(limits()).await;
         assert!(f.registry.drain(Duration::from_secs(1)).await);
-        let request = CreateRequest {
-            version: f.version.clone(),
-            context: json!({}),
-            auth_context: as_owner("a"),
-        };
-        let err = f.registry.create(key("a"), request).await.unwrap_err();
+        let err = f.create("a").await.unwrap_err();
         assert!(matches!(err, RegistryError::ShuttingDown), "{err}");
     })
     .await;

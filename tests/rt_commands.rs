@@ -1,10 +1,11 @@
 //! Commands over the socket (`create-instance`, `send-event`, `get-instance`): the same
 //! bodies, status codes and error codes as the HTTP routes.
 
-mod common;
+mod http_support;
+mod rt_support;
 
-use common::within;
-use common::ws::{toggle_server, user, WsClient};
+use http_support::within;
+use rt_support::{toggle_server, user, WsClient};
 use serde_json::json;
 
 #[tokio::test]

@@ -4,10 +4,11 @@
 //! interleavings, is tested at the fan-out level; the toggle machine's context is too small to
 //! vary much.)
 
-mod common;
+mod http_support;
+mod rt_support;
 
-use common::within;
-use common::ws::{create, toggle, toggle_server, user, view, DiffView, WsClient};
+use http_support::within;
+use rt_support::{create, toggle, toggle_server, user, view, DiffView, WsClient};
 
 #[tokio::test]
 async fn a_diff_subscriber_rebuilds_every_state_from_patches() {

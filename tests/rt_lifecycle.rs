@@ -1,11 +1,12 @@
 //! Connections over time: token expiry during a long-lived connection, and graceful shutdown.
 
-mod common;
+mod http_support;
+mod rt_support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::ws::{create, toggle, toggle_server, user, WsClient, USER_SCOPES};
-use common::{within, TestServer};
+use http_support::{within, TestServer};
+use rt_support::{create, toggle, toggle_server, user, WsClient, USER_SCOPES};
 use serde_json::json;
 use statewire::auth::keys::mint_key;
 
@@ -50,7 +51,7 @@ async fn an_expiring_token_closes_the_connection_with_4001_and_its_reconnect_is_
         assert_eq!(close.reason.as_str(), "token expired");
         // The official client reconnects at once with the same token: it meets a cheap 401,
         // which ends its reconnect loop.
-        let refused = WsClient::connect_url(addr, &common::ws::rt_url(addr, &token))
+        let refused = WsClient::connect_url(addr, &rt_support::rt_url(addr, &token))
             .await
             .err()
             .expect("refused");
@@ -69,7 +70,7 @@ async fn a_token_about_to_expire_is_refused_at_upgrade() {
         let addr = s.running().addr();
         // 2 s of validity left (exp 28 s ago, 30 s leeway): not worth a connection.
         let token = token_expiring_at(&s, "a", now_s() - 28).await;
-        let refused = WsClient::connect_url(addr, &common::ws::rt_url(addr, &token))
+        let refused = WsClient::connect_url(addr, &rt_support::rt_url(addr, &token))
             .await
             .err()
             .expect("refused");

@@ -1,12 +1,13 @@
 //! Hostile and broken input on `/rt`: malformed frames, unknown types, binary and oversized
 //! frames, protocol garbage and silence. Each gets an error frame or a close, never a crash.
 
-mod common;
+mod http_support;
+mod rt_support;
 
 use std::time::Duration;
 
-use common::within;
-use common::ws::{toggle_server, user, WsClient};
+use http_support::within;
+use rt_support::{toggle_server, user, WsClient};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;

@@ -5,16 +5,17 @@
 //! binary, re-run with `STATEWIRE_RT_FLEET` set), because the two ends of 10,000 loopback
 //! connections need 20,000 descriptors and the hard `RLIMIT_NOFILE` here is 20,000.
 
-mod common;
+mod http_support;
+mod rt_support;
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::within;
-use common::ws::{client_config, create, rt_url, toggle, toggle_server, user};
 use futures_util::{SinkExt as _, StreamExt as _};
+use http_support::within;
+use rt_support::{client_config, create, rt_url, toggle, toggle_server, user};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::tungstenite::Message;

@@ -2,11 +2,12 @@
 //! closed as a slow consumer once a write stays blocked past the stall timeout, and never
 //! holds up the other subscribers.
 
-mod common;
+mod http_support;
+mod rt_support;
 
-use common::machines;
-use common::ws::{rt_url, WsClient, USER_SCOPES};
-use common::{within, TestServer};
+use http_support::machines;
+use http_support::{within, TestServer};
+use rt_support::{rt_url, WsClient, USER_SCOPES};
 use serde_json::json;
 use statewire::server::Extensions;
 use tokio::net::TcpSocket;

@@ -1,12 +1,13 @@
 //! `/rt` as the official client uses it: upgrade with a token, subscribe, updates pushed on
 //! every commit, unsubscribe, authorization and error frames.
 
-mod common;
+mod http_support;
+mod rt_support;
 
 use std::time::Duration;
 
-use common::within;
-use common::ws::{create, toggle, toggle_server, user, WsClient};
+use http_support::within;
+use rt_support::{create, toggle, toggle_server, user, WsClient};
 use serde_json::{json, Value};
 
 fn keys_of(v: &Value) -> Vec<&str> {

@@ -58,6 +58,7 @@ fn seed_instance(node: &ScriptedNode, k: &InstanceKey, version: u64) {
             Value::Uuid(r.write_id),
             Value::BigInt(r.created_at_ms),
             Value::BigInt(r.updated_at_ms),
+            Value::Null,
         ],
     );
     for v in 1..=version {

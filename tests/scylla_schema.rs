@@ -30,10 +30,10 @@ fn schema_cql_parses_into_the_expected_tables() {
             "machines",
             "meta",
             "signing_keys",
-            "timers_due",
             "transitions",
             "uploads",
-            "versions"
+            "versions",
+            "wakeups"
         ]
     );
     let instances = &schema.tables["instances"];
@@ -46,9 +46,11 @@ fn schema_cql_parses_into_the_expected_tables() {
     );
     assert_eq!(history.clustering, ["version"]);
     assert!(history.descending, "history reads newest first");
-    let due = &schema.tables["timers_due"];
-    assert_eq!(due.partition_key, ["shard", "minute_bucket"]);
-    assert!(instances.column_type("timers").is_some());
+    let wakeups = &schema.tables["wakeups"];
+    assert_eq!(wakeups.partition_key, ["shard", "minute_bucket"]);
+    assert_eq!(wakeups.clustering, ["wake_at_ms", "machine", "instance"]);
+    assert!(!wakeups.descending, "entries read earliest first");
+    assert!(instances.column_type("effects").is_some());
 }
 
 #[test]
@@ -249,7 +251,7 @@ async fn connect_reports_a_missing_keyspace() {
 async fn connect_reports_an_unreachable_cluster_by_address() {
     within(async {
         // A loopback address no test node listens on.
-        let addr = SocketAddr::new(scylla_proxy::get_exclusive_local_address(), 9042);
+        let addr = SocketAddr::new(scylla_support::node::fresh_loopback_ip(), 9042);
         let err = match ScyllaStore::connect(&config_for(addr)).await {
             Ok(_) => panic!("connected to nothing"),
             Err(e) => e,

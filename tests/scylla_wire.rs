@@ -22,15 +22,15 @@ use statewire::store::{CasOutcome, Expect, Store, StoreError};
 
 const INSERT_INSTANCE: &str = "INSERT INTO sw_wire.instances (machine, instance, version, \
     machine_version, desired_machine_version, status, ts_ms, snapshot, state, context, tags, \
-    done, write_id, created_at_ms, updated_at_ms) \
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
+    done, write_id, created_at_ms, updated_at_ms, effects) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
 const UPDATE_INSTANCE: &str = "UPDATE sw_wire.instances SET version = ?, machine_version = ?, \
     desired_machine_version = ?, status = ?, ts_ms = ?, snapshot = ?, state = ?, context = ?, \
-    tags = ?, done = ?, write_id = ?, updated_at_ms = ? \
+    tags = ?, done = ?, write_id = ?, updated_at_ms = ?, effects = ? \
     WHERE machine = ? AND instance = ? IF version = ?";
 const SELECT_INSTANCE: &str = "SELECT machine_version, desired_machine_version, status, \
     version, ts_ms, snapshot, state, context, tags, done, write_id, created_at_ms, \
-    updated_at_ms FROM sw_wire.instances WHERE machine = ? AND instance = ?";
+    updated_at_ms, effects FROM sw_wire.instances WHERE machine = ? AND instance = ?";
 const INSERT_TRANSITION: &str = "INSERT INTO sw_wire.transitions";
 
 async fn start(shape: LwtShape) -> ScriptedNode {
@@ -172,7 +172,7 @@ async fn each_event_is_one_update_if_version_with_the_expected_version_bound() {
         let updates = node.executions(UPDATE_INSTANCE);
         assert_eq!(updates.len(), 1);
         assert_eq!(updates[0].values[0], Value::BigInt(2), "new version");
-        assert_eq!(updates[0].values[14], Value::BigInt(1), "IF version = 1");
+        assert_eq!(updates[0].values[15], Value::BigInt(1), "IF version = 1");
         assert_eq!(updates[0].consistency, Some(Consistency::LocalQuorum));
         assert_eq!(
             updates[0].serial_consistency,

@@ -2,9 +2,12 @@
 //!
 //! The parent test re-runs this test binary as a child (the ignored test below, selected with
 //! an environment variable naming the data directory). The child writes compare-and-sets on a
-//! few instances as fast as it can and prints each acknowledged version. The parent kills it at
-//! a random moment, reopens the store, and checks every instance against what was printed.
-//! This covers a process crash; power loss cannot be simulated here.
+//! few instances as fast as it can and prints each acknowledged version. Every write carries
+//! effect state that depends on its version, including a wake time that moves, disappears and
+//! comes back. The parent kills the child at a random moment, reopens the store, and checks
+//! every instance against what was printed, and the wake-up index against the rows: exactly
+//! one entry per row with a wake time, and nothing else. This covers a process crash; power
+//! loss cannot be simulated here.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -18,8 +21,8 @@ use rand::Rng;
 use statewire::ids::{InstanceKey, InstanceName, MachineName, MachineVersionId};
 use statewire::store::embedded::EmbeddedStore;
 use statewire::store::{
-    CasOutcome, Commit, Expect, InstanceRecord, InstanceStatus, PageRequest, Store,
-    TransitionRecord,
+    CasOutcome, Commit, EffectState, Expect, InstanceRecord, InstanceStatus, OutboxKind,
+    OutboxMessage, PageRequest, Store, TimerRecord, TransitionRecord, Wakeup,
 };
 
 const DIR_ENV: &str = "STATEWIRE_CRASH_DIR";
@@ -34,6 +37,46 @@ fn key(i: usize) -> InstanceKey {
         MachineName::parse("crash").unwrap(),
         InstanceName::parse(format!("k{i}")).unwrap(),
     )
+}
+
+/// The wake time of instance `i` at `version`: moving later and earlier, none every fourth.
+fn wake_for(i: usize, version: u64) -> Option<i64> {
+    let v = version as i64;
+    match version % 4 {
+        0 => None,
+        1 => Some(1_000_000 * i as i64 + 10 * v),
+        2 => Some(1_000_000 * i as i64 + 10 * v + 500),
+        _ => Some(1_000_000 * i as i64 + 10 * v - 500),
+    }
+}
+
+/// The effect state instance `i` has at `version`.
+fn effects_for(i: usize, version: u64) -> EffectState {
+    let mut e = EffectState {
+        wake_at_ms: wake_for(i, version),
+        ..EffectState::default()
+    };
+    e.arm_timer(TimerRecord {
+        id: format!("t{i}"),
+        seq: version,
+        due_at_ms: 10 * version as i64,
+        event: serde_json::json!({ "type": "tick", "v": version }),
+        target: None,
+        attempts: (version % 5) as u32,
+        next_attempt_at_ms: None,
+    });
+    if version.is_multiple_of(2) {
+        e.queue(OutboxMessage {
+            id: format!("{version}:0"),
+            to: serde_json::json!({ "kind": "parent" }),
+            event: serde_json::json!({ "type": "HELLO" }),
+            attempts: 0,
+            next_attempt_at_ms: None,
+            kind: OutboxKind::Send,
+        });
+    }
+    e.record_received(&format!("crash/k{i}#{version}:0"));
+    e
 }
 
 fn commit_for(i: usize, version: u64) -> Commit {
@@ -58,6 +101,7 @@ fn commit_for(i: usize, version: u64) -> Commit {
             write_id: uuid::Uuid::new_v4(),
             created_at_ms: 0,
             updated_at_ms: version as i64,
+            effects: effects_for(i, version),
         },
         transition: Some(TransitionRecord {
             version,
@@ -180,6 +224,11 @@ fn kill_9_loses_no_acknowledged_write() {
                     stored.version
                 );
                 assert_eq!(stored.state, serde_json::json!({ "v": stored.version }));
+                assert_eq!(
+                    stored.effects,
+                    effects_for(i, stored.version),
+                    "round {round}, key {i}: effect state of its version"
+                );
                 let history = store
                     .list_transitions(&key(i), &PageRequest::default())
                     .await
@@ -204,6 +253,22 @@ fn kill_9_loses_no_acknowledged_write() {
                 }
                 assert_eq!(expected, 0, "round {round}, key {i}: history down to 1");
             }
+            let mut rows_want = Vec::new();
+            for i in 0..KEYS {
+                let row = store.load_instance(&key(i)).await.unwrap();
+                if let Some(wake_at_ms) = row.and_then(|r| r.effects.wake_at_ms) {
+                    rows_want.push(Wakeup {
+                        wake_at_ms,
+                        key: key(i),
+                    });
+                }
+            }
+            rows_want.sort();
+            let index = store.due_wakeups(i64::MAX, usize::MAX).await.unwrap();
+            assert_eq!(
+                index, rows_want,
+                "round {round}: one index entry per row with a wake time, nothing else"
+            );
         };
         runtime.block_on(async {
             tokio::time::timeout(Duration::from_secs(60), check)

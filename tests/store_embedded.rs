@@ -1,15 +1,16 @@
-//! The embedded store: the shared contract, durability across reopen, poisoning, shutdown.
+//! The embedded store: the shared contract, durability across reopen (the wake-up index
+//! included), poisoning, shutdown. The file format has its own tests in `store_format.rs`.
 
 use std::future::Future;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use statewire::ids::{InstanceKey, InstanceName, KeyId, MachineName, MachineVersionId};
+use statewire::store::contract::{self, WakeIndex};
 use statewire::store::embedded::{EmbeddedStore, FILE_NAME};
 use statewire::store::{
-    contract, CasOutcome, Commit, Expect, InstanceRecord, InstanceStatus, KeyRecord, MachineRecord,
-    PageRequest, Store, StoreError, TransitionRecord, VersionRecord,
+    CasOutcome, Commit, Expect, InstanceRecord, InstanceStatus, KeyRecord, MachineRecord,
+    PageRequest, Store, StoreError, TransitionRecord, VersionRecord, Wakeup,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -42,6 +43,7 @@ fn record(version: u64) -> InstanceRecord {
         write_id: uuid::Uuid::new_v4(),
         created_at_ms: 1_000,
         updated_at_ms: 1_000 + version as i64,
+        effects: Default::default(),
     }
 }
 
@@ -67,7 +69,11 @@ fn commit(key: &InstanceKey, expect: Expect, version: u64) -> Commit {
 async fn embedded_store_passes_the_store_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-    within(contract::run_all(Arc::clone(&store) as Arc<dyn Store>)).await;
+    within(contract::run_all(
+        Arc::clone(&store) as Arc<dyn Store>,
+        WakeIndex::Exact,
+    ))
+    .await;
     let stats = store.stats();
     assert!(stats.commits > 0 && stats.ops >= stats.commits, "{stats:?}");
     assert!(
@@ -354,49 +360,47 @@ async fn a_second_open_of_the_same_file_is_refused() {
     .await;
 }
 
-/// Writes a format version into the file the way a future build would.
-fn stamp_format_version(dir: &Path, version: u32) {
-    let db = redb::Database::create(dir.join(FILE_NAME)).unwrap();
-    let txn = db.begin_write().unwrap();
-    {
-        let def: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("meta");
-        let mut meta = txn.open_table(def).unwrap();
-        let mut value = vec![1u8];
-        value.extend_from_slice(&version.to_be_bytes());
-        meta.insert(
-            b"statewire.store.format_version".as_slice(),
-            value.as_slice(),
-        )
-        .unwrap();
-    }
-    txn.commit().unwrap();
-}
-
-#[tokio::test]
-async fn a_file_from_a_newer_format_is_refused_with_its_version() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wake_index_survives_reopening_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    within(async {
-        drop(EmbeddedStore::open(dir.path()).unwrap());
-        stamp_format_version(dir.path(), 1);
-        drop(EmbeddedStore::open(dir.path()).expect("the current format opens"));
-        stamp_format_version(dir.path(), 2);
-        let refused = EmbeddedStore::open(dir.path());
-        let Err(StoreError::Backend(message)) = refused else {
-            panic!("a newer format is refused");
-        };
-        assert!(message.contains("format version 2"), "{message}");
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn the_format_version_name_is_reserved() {
-    let dir = tempfile::tempdir().unwrap();
+    let keys: Vec<InstanceKey> = (0..6).map(|i| key("alarm", &format!("a{i}"))).collect();
     within(async {
         let store = EmbeddedStore::open(dir.path()).unwrap();
-        let name = "statewire.store.format_version";
-        assert!(store.put_meta(name, b"\0\0\0\x09").await.is_err());
-        assert_eq!(store.get_meta(name).await.unwrap(), Some(vec![0, 0, 0, 1]));
+        for (i, k) in keys.iter().enumerate() {
+            let mut c = commit(k, Expect::Absent, 1);
+            c.next.effects.wake_at_ms = Some(1_000 - i as i64 * 100);
+            store.commit(c).await.unwrap();
+            if i % 2 == 0 {
+                let mut moved = commit(k, Expect::Version(1), 2);
+                moved.next.effects.wake_at_ms = (i != 0).then_some(5_000 + i as i64);
+                store.commit(moved).await.unwrap();
+            }
+        }
+        store.shutdown().await.unwrap();
+    })
+    .await;
+    within(async {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let mut expected = Vec::new();
+        for k in &keys {
+            let row = store.load_instance(k).await.unwrap().unwrap();
+            if let Some(wake_at_ms) = row.effects.wake_at_ms {
+                expected.push(Wakeup {
+                    wake_at_ms,
+                    key: k.clone(),
+                });
+            }
+        }
+        expected.sort();
+        assert_eq!(expected.len(), 5, "a0 cleared its wake time");
+        assert_eq!(store.due_wakeups(i64::MAX, 100).await.unwrap(), expected);
+        assert_eq!(
+            store.due_wakeups(700, 100).await.unwrap(),
+            expected[..2].to_vec(),
+            "a5 at 500 and a3 at 700"
+        );
+        let negative = store.due_wakeups(i64::MIN, 100).await.unwrap();
+        assert!(negative.is_empty());
     })
     .await;
 }

@@ -1,7 +1,8 @@
 //! The embedded store behaves like the in-memory store on random sequences of instance ops.
 //!
 //! The in-memory store is the model: small enough to be obviously right. Each case runs the
-//! same ops against both and compares every answer, including full listings page by page.
+//! same ops against both and compares every answer, including full listings page by page and
+//! the wake-up index read page by page.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,8 @@ use statewire::ids::{InstanceKey, InstanceName, MachineName, MachineVersionId};
 use statewire::store::embedded::EmbeddedStore;
 use statewire::store::memory::MemoryStore;
 use statewire::store::{
-    Commit, Expect, InstanceRecord, InstanceStatus, PageRequest, Store, TransitionRecord,
+    Commit, EffectState, Expect, InstanceRecord, InstanceStatus, PageRequest, Store,
+    TransitionRecord,
 };
 
 #[derive(Debug, Clone)]
@@ -20,6 +22,8 @@ enum Op {
         instance: u8,
         expect: Option<u64>,
         with_transition: bool,
+        /// Wake time, in tens of ms (few values, so times collide and move back and forth).
+        wake: Option<i8>,
     },
     Delete {
         instance: u8,
@@ -34,21 +38,31 @@ enum Op {
     ListInstances {
         limit: usize,
     },
+    Wakeups {
+        until: i8,
+        limit: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..3u8, proptest::option::of(0..6u64), any::<bool>()).prop_map(
-            |(instance, expect, with_transition)| Op::Commit {
+        4 => (
+            0..3u8,
+            proptest::option::of(0..6u64),
+            any::<bool>(),
+            proptest::option::of(-2..3i8),
+        )
+            .prop_map(|(instance, expect, with_transition, wake)| Op::Commit {
                 instance,
                 expect,
-                with_transition
-            }
-        ),
+                with_transition,
+                wake,
+            }),
         1 => (0..3u8).prop_map(|instance| Op::Delete { instance }),
         1 => (0..3u8).prop_map(|instance| Op::Load { instance }),
         1 => (0..3u8, 0..4usize).prop_map(|(instance, limit)| Op::ListTransitions { instance, limit }),
         1 => (1..3usize).prop_map(|limit| Op::ListInstances { limit }),
+        2 => (-3..4i8, 1..3usize).prop_map(|(until, limit)| Op::Wakeups { until, limit }),
     ]
 }
 
@@ -60,7 +74,13 @@ fn key(instance: u8) -> InstanceKey {
 }
 
 /// A record that depends only on its arguments, so both stores get identical bytes.
-fn commit(instance: u8, expect: Expect, step: usize, with_transition: bool) -> Commit {
+fn commit(
+    instance: u8,
+    expect: Expect,
+    step: usize,
+    with_transition: bool,
+    wake: Option<i8>,
+) -> Commit {
     let version = expect.next_version().unwrap();
     let step = step as i64;
     Commit {
@@ -84,6 +104,10 @@ fn commit(instance: u8, expect: Expect, step: usize, with_transition: bool) -> C
             write_id: uuid::Uuid::from_u128(step as u128),
             created_at_ms: step,
             updated_at_ms: step,
+            effects: EffectState {
+                wake_at_ms: wake.map(|w| i64::from(w) * 10),
+                ..EffectState::default()
+            },
         },
         transition: with_transition.then(|| TransitionRecord {
             version,
@@ -101,9 +125,10 @@ async fn answer(store: &Arc<dyn Store>, op: &Op, step: usize) -> String {
             instance,
             expect,
             with_transition,
+            wake,
         } => {
             let expect = expect.map_or(Expect::Absent, Expect::Version);
-            let c = commit(*instance, expect, step, *with_transition);
+            let c = commit(*instance, expect, step, *with_transition, *wake);
             format!("{:?}", store.commit(c).await)
         }
         Op::Delete { instance } => format!("{:?}", store.delete_instance(&key(*instance)).await),
@@ -141,6 +166,20 @@ async fn answer(store: &Arc<dyn Store>, op: &Op, step: usize) -> String {
                     Some(c) => cursor = Some(c),
                     None => break,
                 }
+            }
+            pages.join(" | ")
+        }
+        Op::Wakeups { until, limit } => {
+            let until = i64::from(*until) * 10;
+            let mut pages = Vec::new();
+            let mut page = store.due_wakeups(until, *limit).await.unwrap();
+            while !page.is_empty() {
+                pages.push(format!("{page:?}"));
+                let last = page.last().cloned();
+                page = store
+                    .wakeups_after(last.as_ref(), until, *limit)
+                    .await
+                    .unwrap();
             }
             pages.join(" | ")
         }

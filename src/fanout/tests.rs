@@ -31,6 +31,7 @@ fn record(version: u64, state: Value, public: Value) -> Arc<InstanceRecord> {
         write_id: uuid::Uuid::new_v4(),
         created_at_ms: 0,
         updated_at_ms: 0,
+        effects: Default::default(),
     })
 }
 

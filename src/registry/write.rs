@@ -11,7 +11,8 @@ use crate::clock::now_ms;
 use crate::ids::InstanceKey;
 use crate::runtime::{InitInput, Step};
 use crate::store::{
-    CasOutcome, Commit, Expect, InstanceRecord, InstanceStatus, StoreError, TransitionRecord,
+    CasOutcome, Commit, EffectState, Expect, InstanceRecord, InstanceStatus, StoreError,
+    TransitionRecord,
 };
 
 /// How a compare-and-set ended, once any unknown outcome has been settled.
@@ -84,6 +85,7 @@ impl Inner {
             write_id: uuid::Uuid::new_v4(),
             created_at_ms: now,
             updated_at_ms: now,
+            effects: EffectState::default(),
         };
         let commit = Commit {
             key: key.clone(),
@@ -292,6 +294,8 @@ fn next_commit(
         write_id: uuid::Uuid::new_v4(),
         created_at_ms: current.created_at_ms,
         updated_at_ms: now,
+        // Timers and outbox are kept as they were; the step's effects go to the listeners.
+        effects: current.effects.clone(),
     };
     let commit = Commit {
         key: key.clone(),

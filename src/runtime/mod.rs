@@ -7,18 +7,34 @@
 //! deadline and a memory cap.
 //!
 //! Layout:
-//! - `engine`: the wasmer engine (Cranelift, memory-capping tunables, host interrupt) and the
-//!   compiled-module cache on disk.
-//! - `guest`: one instantiated module: WASI stubs, the ABI calls, trap classification.
-//! - `pool`: per machine, a template guest whose loaded memory is copied into new guests, and a
-//!   set of warm guests.
-//! - `workers`: the threads that own guests and run calls, plus the deadline watchdog.
+//! - `engine`: the wasmer engine: Cranelift, tunables that cap each memory, the host interrupt.
+//! - `cache`: compiled modules, in memory and serialized on disk across restarts.
+//! - `abi`: machine ABI v1 as the host sees it: exports, operations, the JSON that comes back.
+//! - `wasi`: the few `wasi_snapshot_preview1` functions a module may import.
+//! - `guest`: one instantiated module: the ABI calls, trap classification, memory images.
+//! - `pool`: per machine, a template loaded once whose image is copied into new guests, and
+//!   each worker's warm guests.
+//! - `workers`: the threads that own guests and run calls; `watchdog` enforces deadlines.
+//! - `stats`, `lru`: counters for metrics, and the small LRU map behind the bounded caches.
+
+mod abi;
+mod cache;
+mod engine;
+mod guest;
+mod lru;
+mod pool;
+mod stats;
+mod wasi;
+mod watchdog;
+mod workers;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+
+pub use stats::RuntimeStats;
 
 /// Limits and sizes for the runtime. Defaults follow State Backed's published limits.
 #[derive(Debug, Clone)]
@@ -35,7 +51,8 @@ pub struct RuntimeConfig {
     pub max_context_bytes: usize,
     /// Threads that run wasm calls.
     pub workers: usize,
-    /// Warm guests kept per machine module per worker.
+    /// Warm guests kept per machine module per worker. A worker runs one call at a time, so
+    /// it reuses one guest per machine; 0 makes every call start from a fresh copy.
     pub idle_guests_per_machine: usize,
 }
 
@@ -139,6 +156,7 @@ pub struct Step {
     pub state: Value,
     /// The full context; only `context.public` ever leaves the server.
     pub context: Value,
+    /// Tags of the active states, sorted and without duplicates.
     pub tags: Vec<String>,
     pub done: bool,
     /// Effects the transition left for the host, normalized (docs/machine-abi.md).
@@ -158,14 +176,6 @@ pub fn public_context(context: &Value) -> Value {
         Some(v @ Value::Object(_)) => v.clone(),
         _ => Value::Object(Default::default()),
     }
-}
-
-/// The machine runtime. Cheap to clone; all clones share engine, caches and workers.
-///
-/// Placeholder surface: the signatures below are the contract the rest of the server uses.
-#[derive(Clone)]
-pub struct Runtime {
-    config: Arc<RuntimeConfig>,
 }
 
 impl MachineCode {
@@ -193,10 +203,76 @@ impl MachineCode {
     }
 }
 
+/// The machine runtime. Cheap to clone; all clones share engine, caches and workers.
+///
+/// Worker threads stop when the last clone is dropped (after finishing the call they are in).
+/// The host interrupt that enforces deadlines is delivered as `SIGUSR1` to worker threads, so
+/// nothing else in the process may use that signal.
+#[derive(Clone)]
+pub struct Runtime {
+    config: Arc<RuntimeConfig>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    jobs_tx: crossbeam_channel::Sender<workers::Job>,
+    shared: Arc<workers::Shared>,
+    counters: Arc<stats::Counters>,
+    /// Shared with the workers, so the watchdog outlives any call still running.
+    _watchdog: Arc<watchdog::Watchdog>,
+}
+
 impl Runtime {
+    /// Starts `config.workers` worker threads and the deadline watchdog. Compiles nothing yet:
+    /// modules are compiled (or loaded from `cache_dir`) when a machine is first used.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        if config.call_deadline.is_zero() {
+            return Err(RuntimeError::Internal(
+                "call_deadline must be positive".into(),
+            ));
+        }
+        let worker_count = config.workers.max(1);
+        let counters = Arc::new(stats::Counters::default());
+        let engine = engine::build_engine(config.memory_limit_bytes);
+        let modules = cache::ModuleCache::new(engine, &config.cache_dir, counters.clone());
+        let shared = Arc::new(workers::Shared {
+            config: config.clone(),
+            modules,
+            templates: pool::Templates::new(),
+            counters: counters.clone(),
+            js_guest: js_guest(),
+        });
+        let spawn_failed =
+            |e: std::io::Error| RuntimeError::Internal(format!("cannot start wasm threads: {e}"));
+        let (watchdog, slots) = watchdog::Watchdog::start(worker_count).map_err(spawn_failed)?;
+        let watchdog = Arc::new(watchdog);
+        let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
+        for (id, slot) in slots.into_iter().enumerate() {
+            let (shared, jobs_rx, watchdog) = (shared.clone(), jobs_rx.clone(), watchdog.clone());
+            std::thread::Builder::new()
+                .name(format!("statewire-wasm-{id}"))
+                .stack_size(WORKER_STACK_BYTES)
+                .spawn(move || {
+                    workers::run(id, shared, slot, jobs_rx);
+                    drop(watchdog);
+                })
+                .map_err(spawn_failed)?;
+        }
+        tracing::info!(
+            workers = worker_count,
+            cache_dir = %config.cache_dir.display(),
+            memory_limit_bytes = config.memory_limit_bytes,
+            call_deadline_ms = config.call_deadline.as_millis() as u64,
+            "machine runtime started"
+        );
         Ok(Self {
             config: Arc::new(config),
+            inner: Arc::new(Inner {
+                jobs_tx,
+                shared,
+                counters,
+                _watchdog: watchdog,
+            }),
         })
     }
 
@@ -204,45 +280,151 @@ impl Runtime {
         &self.config
     }
 
-    /// Loads the module in a fresh guest and reports what it exports.
-    pub async fn check(&self, _code: &MachineCode) -> Result<BundleInfo, RuntimeError> {
-        Err(RuntimeError::Internal("runtime not built yet".into()))
+    /// What the runtime has done so far (cache hits, guests made, traps by kind).
+    pub fn stats(&self) -> RuntimeStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// Compiles the JavaScript guest, or loads it from the artifact cache, so that the first
+    /// JavaScript machine does not wait for it (about a second to compile, milliseconds to
+    /// load). Runs on a blocking thread, not on the reactor.
+    pub async fn warm_up(&self) -> Result<(), RuntimeError> {
+        let shared = self.inner.shared.clone();
+        tokio::task::spawn_blocking(move || shared.js_module().map(drop))
+            .await
+            .map_err(|e| RuntimeError::Internal(format!("warm-up task failed: {e}")))?
+    }
+
+    /// Loads the module in a fresh guest and reports what it exports. The loaded machine is
+    /// kept as a template, so checking a machine also warms it for later calls.
+    pub async fn check(&self, code: &MachineCode) -> Result<BundleInfo, RuntimeError> {
+        match self.submit(code, workers::Request::Check).await? {
+            workers::Reply::Info(info) => Ok(info),
+            _ => Err(unexpected_reply()),
+        }
     }
 
     /// The initial snapshot of a new instance.
-    pub async fn init(
-        &self,
-        _code: &MachineCode,
-        _input: &InitInput,
-    ) -> Result<Step, RuntimeError> {
-        Err(RuntimeError::Internal("runtime not built yet".into()))
+    pub async fn init(&self, code: &MachineCode, input: &InitInput) -> Result<Step, RuntimeError> {
+        self.check_context_size(&input.context)?;
+        let input = serde_json::to_vec(input).map_err(|e| RuntimeError::BadInput(e.to_string()))?;
+        self.step(code, abi::Op::Init, input).await
     }
 
     /// The next snapshot after `event` (an object with `type`).
     pub async fn transition(
         &self,
-        _code: &MachineCode,
-        _snapshot: &str,
-        _event: &Value,
+        code: &MachineCode,
+        snapshot: &str,
+        event: &Value,
     ) -> Result<Step, RuntimeError> {
-        Err(RuntimeError::Internal("runtime not built yet".into()))
+        if !event.get("type").is_some_and(Value::is_string) {
+            return Err(RuntimeError::BadInput(
+                "event must be an object with a string type".into(),
+            ));
+        }
+        let event =
+            serde_json::to_string(event).map_err(|e| RuntimeError::BadInput(e.to_string()))?;
+        let input = format!(r#"{{"snapshot":{snapshot},"event":{event}}}"#);
+        self.step(code, abi::Op::Transition, input.into_bytes())
+            .await
     }
 
     /// `allowRead({machineInstanceName, state, context, authContext})`.
-    pub async fn allow_read(
-        &self,
-        _code: &MachineCode,
-        _args: &Value,
-    ) -> Result<bool, RuntimeError> {
-        Err(RuntimeError::Internal("runtime not built yet".into()))
+    pub async fn allow_read(&self, code: &MachineCode, args: &Value) -> Result<bool, RuntimeError> {
+        self.allowed(code, abi::Op::AllowRead, args).await
     }
 
     /// `allowWrite({type: "event"|"initialization", …})`.
     pub async fn allow_write(
         &self,
-        _code: &MachineCode,
-        _args: &Value,
+        code: &MachineCode,
+        args: &Value,
     ) -> Result<bool, RuntimeError> {
-        Err(RuntimeError::Internal("runtime not built yet".into()))
+        self.allowed(code, abi::Op::AllowWrite, args).await
+    }
+
+    fn check_context_size(&self, context: &Value) -> Result<(), RuntimeError> {
+        let size = abi::json_len(context);
+        let limit = self.config.max_context_bytes;
+        if size > limit {
+            return Err(RuntimeError::ContextTooLarge { size, limit });
+        }
+        Ok(())
+    }
+
+    async fn step(
+        &self,
+        code: &MachineCode,
+        op: abi::Op,
+        input: Vec<u8>,
+    ) -> Result<Step, RuntimeError> {
+        match self
+            .submit(code, workers::Request::Call { op, input })
+            .await?
+        {
+            workers::Reply::Step(step) => Ok(step),
+            _ => Err(unexpected_reply()),
+        }
+    }
+
+    async fn allowed(
+        &self,
+        code: &MachineCode,
+        op: abi::Op,
+        args: &Value,
+    ) -> Result<bool, RuntimeError> {
+        let input = serde_json::to_vec(args).map_err(|e| RuntimeError::BadInput(e.to_string()))?;
+        match self
+            .submit(code, workers::Request::Call { op, input })
+            .await?
+        {
+            workers::Reply::Allowed(allowed) => Ok(allowed),
+            _ => Err(unexpected_reply()),
+        }
+    }
+
+    /// Queues a job for the workers and waits for its reply without blocking the reactor.
+    async fn submit(
+        &self,
+        code: &MachineCode,
+        request: workers::Request,
+    ) -> Result<workers::Reply, RuntimeError> {
+        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
+        let job = workers::Job {
+            code: code.clone(),
+            request,
+            reply_tx,
+        };
+        self.inner
+            .jobs_tx
+            .send(job)
+            .map_err(|_| RuntimeError::Internal("wasm workers have stopped".into()))?;
+        reply_rx
+            .await
+            .map_err(|_| RuntimeError::Internal("a wasm worker dropped the call".into()))?
+    }
+}
+
+/// Native stack of a worker thread; wasm calls run on it.
+const WORKER_STACK_BYTES: usize = 8 << 20;
+
+fn unexpected_reply() -> RuntimeError {
+    RuntimeError::Internal("a wasm worker answered a different request".into())
+}
+
+/// The JavaScript guest (`guest/`), built by `build.rs` and embedded in the binary.
+static JS_GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/statewire_guest.wasm"));
+
+/// The embedded JavaScript guest and its hash, computed once per process.
+fn js_guest() -> workers::JsGuest {
+    static HASH: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+    let hash = HASH.get_or_init(|| {
+        use sha2::Digest as _;
+        cache::hex(&sha2::Sha256::digest(JS_GUEST_WASM)).into()
+    });
+    workers::JsGuest {
+        hash: hash.clone(),
+        wasm: JS_GUEST_WASM,
     }
 }

@@ -6,8 +6,11 @@
 //!
 //! Every call takes the mutex once, does its work on the maps and returns; no call awaits
 //! while holding it. Writes after [`Store::shutdown`] fail with `StoreError::Unavailable`.
+//!
+//! The wake-up index is a sorted set under the same mutex, changed in the same critical
+//! section as the row, so it is exact: one entry per instance whose row has a wake time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 
 use async_trait::async_trait;
@@ -16,7 +19,7 @@ use parking_lot::Mutex;
 use super::{
     encode_cursor, CasOutcome, Commit, Expect, InstanceRecord, InstanceSummary, KeyRecord,
     MachineRecord, Page, PageRequest, Store, StoreError, TransitionRecord, UploadRecord,
-    VersionRecord,
+    VersionRecord, Wakeup,
 };
 use crate::ids::{InstanceKey, InstanceName, KeyId, MachineName, MachineVersionId};
 
@@ -46,6 +49,8 @@ struct Tables {
     instances: BTreeMap<MachineName, BTreeMap<InstanceName, InstanceRecord>>,
     /// Per instance, history by the version each transition produced.
     transitions: HashMap<InstanceKey, BTreeMap<u64, TransitionRecord>>,
+    /// `(wake_at_ms, key)` of every instance whose row has a wake time.
+    wakeups: BTreeSet<Wakeup>,
     keys: BTreeMap<KeyId, KeyRecord>,
     meta: HashMap<String, Vec<u8>>,
 }
@@ -62,6 +67,25 @@ impl Tables {
             Err(StoreError::Unavailable("store is shut down".to_owned()))
         } else {
             Ok(self)
+        }
+    }
+
+    /// Moves the instance's index entry from `old` to `new` wake time.
+    fn move_wakeup(&mut self, key: &InstanceKey, old: Option<i64>, new: Option<i64>) {
+        if old == new {
+            return;
+        }
+        if let Some(wake_at_ms) = old {
+            self.wakeups.remove(&Wakeup {
+                wake_at_ms,
+                key: key.clone(),
+            });
+        }
+        if let Some(wake_at_ms) = new {
+            self.wakeups.insert(Wakeup {
+                wake_at_ms,
+                key: key.clone(),
+            });
         }
     }
 }
@@ -264,11 +288,12 @@ impl Store for MemoryStore {
         let version = c.validate()?;
         let mut t = self.tables.lock();
         let t = t.writable()?;
-        let current = t
+        let stored = t
             .instances
             .get(&c.key.machine)
-            .and_then(|m| m.get(&c.key.instance))
-            .map(|r| r.version);
+            .and_then(|m| m.get(&c.key.instance));
+        let current = stored.map(|r| r.version);
+        let old_wake = stored.and_then(|r| r.effects.wake_at_ms);
         let holds = match c.expect {
             Expect::Absent => current.is_none(),
             Expect::Version(n) => current == Some(n),
@@ -276,6 +301,7 @@ impl Store for MemoryStore {
         if !holds {
             return Ok(CasOutcome::Conflict { current });
         }
+        t.move_wakeup(&c.key, old_wake, c.next.effects.wake_at_ms);
         t.instances
             .entry(c.key.machine.clone())
             .or_default()
@@ -356,11 +382,31 @@ impl Store for MemoryStore {
         let Some(instances) = t.instances.get_mut(&key.machine) else {
             return Ok(false);
         };
-        let existed = instances.remove(&key.instance).is_some();
+        let removed = instances.remove(&key.instance);
         if instances.is_empty() {
             t.instances.remove(&key.machine);
         }
-        Ok(existed)
+        let Some(removed) = removed else {
+            return Ok(false);
+        };
+        t.move_wakeup(key, removed.effects.wake_at_ms, None);
+        Ok(true)
+    }
+
+    async fn wakeups_after(
+        &self,
+        after: Option<&Wakeup>,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Wakeup>, StoreError> {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let t = self.tables.lock();
+        Ok(t.wakeups
+            .range((start, Bound::Unbounded))
+            .take_while(|w| w.wake_at_ms <= until_ms)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     async fn put_key(&self, k: &KeyRecord) -> Result<(), StoreError> {

@@ -5,10 +5,16 @@
 //! - `scylla`: ScyllaDB with lightweight transactions, for deployments beyond one machine.
 //! - `memory`: maps behind a mutex; not durable, for tests and the ephemeral `--store memory`.
 //! - `contract`: the behaviour every backend must show, run against each of them.
+//! - `effects`: timers, service markers, outbox and received ids kept in the instance row.
 //!
 //! Every instance write is a compare-and-set on the instance's `version`. A caller is answered
 //! only after its write is durable. Records are encoded by the backend (JSON bytes with a
 //! format version), never by the storage engine's own type encoding.
+//!
+//! Each backend also keeps a wake-up index: for every instance whose
+//! [`EffectState::wake_at_ms`] is set, an entry `(wake_at_ms, key)` written in the same atomic
+//! write as the row, so a node can find the instances it must act on without scanning them
+//! all (see [`Store::due_wakeups`]).
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -17,7 +23,13 @@ use serde_json::Value;
 
 use crate::ids::{InstanceKey, KeyId, MachineName, MachineVersionId};
 
+pub use effects::{
+    EffectState, OutboxKind, OutboxMessage, ServiceMarker, ServiceState, TimerRecord,
+    RECEIVED_CAPACITY,
+};
+
 pub mod contract;
+pub mod effects;
 pub mod embedded;
 pub mod memory;
 pub mod scylla;
@@ -92,9 +104,11 @@ pub struct InstanceRecord {
     pub machine_version: MachineVersionId,
     pub desired_machine_version: Option<MachineVersionId>,
     pub status: InstanceStatus,
-    /// Compare-and-set token: 1 after create, +1 per accepted write.
+    /// Compare-and-set token: 1 after create, +1 per accepted write, including writes that
+    /// change only effect state (which are not transitions).
     pub version: u64,
-    /// Client-visible timestamp (ms since epoch), strictly increasing per instance.
+    /// Client-visible timestamp (ms since epoch), strictly increasing per transition. A write
+    /// that changes only effect state keeps it as it was.
     pub ts_ms: i64,
     /// The guest's opaque snapshot JSON.
     pub snapshot: String,
@@ -107,6 +121,10 @@ pub struct InstanceRecord {
     pub write_id: uuid::Uuid,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// Timers, service markers, outbox and received ids, committed with the snapshot.
+    /// Absent in records written before effect state existed, which decode as empty.
+    #[serde(default, skip_serializing_if = "EffectState::is_empty")]
+    pub effects: EffectState,
 }
 
 /// One accepted event in an instance's history.
@@ -150,6 +168,11 @@ impl Expect {
 }
 
 /// One compare-and-set of an instance, with the history entry it produces.
+///
+/// A write that is not a transition (a status change, or an effect-only update such as a
+/// failed timer attempt or a service marker changing state) carries `transition: None` and
+/// keeps `ts_ms`: the version still moves by one, because it is the compare-and-set token, but
+/// the client-visible timestamp and the history do not.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Commit {
     pub key: InstanceKey,
@@ -253,6 +276,18 @@ pub struct InstanceSummary {
     pub status: InstanceStatus,
 }
 
+/// One entry of the wake-up index: the instance `key` asked to be woken at `wake_at_ms`.
+///
+/// Entries order by time, then by key (machine, then instance name), which is the order
+/// [`Store::due_wakeups`] returns them in and the position [`Store::wakeups_after`] resumes
+/// from. An entry is a hint: the row is the truth, and whoever acts on an entry re-reads the
+/// row first.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Wakeup {
+    pub wake_at_ms: i64,
+    pub key: InstanceKey,
+}
+
 /// Durable state of the server. Implementations are shared as `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -313,6 +348,37 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<TransitionRecord>, StoreError>;
     /// Deletes the instance and its history; `false` when it did not exist.
     async fn delete_instance(&self, key: &InstanceKey) -> Result<bool, StoreError>;
+
+    /// Up to `limit` wake-up entries with `wake_at_ms <= until_ms`, earliest first.
+    /// Shorthand for [`Store::wakeups_after`] from the start of the index.
+    async fn due_wakeups(&self, until_ms: i64, limit: usize) -> Result<Vec<Wakeup>, StoreError> {
+        self.wakeups_after(None, until_ms, limit).await
+    }
+
+    /// Up to `limit` wake-up entries ordered after `after` (exclusive; `None` for the start)
+    /// with `wake_at_ms <= until_ms`, in [`Wakeup`] order. Paging with the last entry returned
+    /// walks past entries the caller has already handled.
+    ///
+    /// The index never misses an instance whose row has `wake_at_ms` set: the entry is written
+    /// in the same atomic write as the row (the memory and embedded stores), or before it
+    /// (ScyllaDB). The memory and embedded indexes are exact: an entry exists exactly while
+    /// the row carries that `wake_at_ms`. The ScyllaDB index may also return stale entries
+    /// (an old `wake_at_ms`, a failed write, a deleted instance), and only looks back a bounded
+    /// window; see `store::scylla` for both limits.
+    ///
+    /// Stores without an index (such as test wrappers that do not forward this call) answer
+    /// with `StoreError::Backend`; every backend of this crate keeps one.
+    async fn wakeups_after(
+        &self,
+        after: Option<&Wakeup>,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Wakeup>, StoreError> {
+        let _ = (after, until_ms, limit);
+        Err(StoreError::Backend(
+            "this store keeps no wake-up index".to_owned(),
+        ))
+    }
 
     async fn put_key(&self, k: &KeyRecord) -> Result<(), StoreError>;
     async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError>;

@@ -1,155 +1,145 @@
-//! Machines for tests: the raw-wasm toggle example, built from source, and the three-step
-//! version upload done the way the official client does it.
+//! The golden machines: built the smply way and run under Node by `tests/machines/*.mjs`, once
+//! per test process, before any test reads them.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use http::Method;
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::Value;
 
-use super::{Reply, TestServer};
+/// `tests/machines/expected.mjs`'s output.
+#[derive(Debug, Deserialize)]
+pub struct Expected {
+    pub xstate: Value,
+    pub machines: Vec<ExpectedMachine>,
+}
 
-/// `examples/raw-wasm-toggle` compiled to `wasm32-wasip1`, once per test binary.
-///
-/// The machine starts in `off` and flips on `toggle`; every entry into `off` (the initial one
-/// included) adds one to `context.public.toggleCount`. Its authorizers allow a caller whose
-/// `authContext.sub` equals the instance name.
-pub fn toggle_wasm() -> Vec<u8> {
-    static WASM: OnceLock<Vec<u8>> = OnceLock::new();
-    WASM.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("raw-wasm-toggle");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let output = Command::new(cargo)
-            .args(["build", "--release", "--target", "wasm32-wasip1"])
-            .arg("--manifest-path")
-            .arg(root.join("examples/raw-wasm-toggle/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .output()
-            .expect("cargo runs");
-        assert!(
-            output.status.success(),
-            "building examples/raw-wasm-toggle failed:\n{}",
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpectedMachine {
+    pub name: String,
+    pub xstate_major: u8,
+    /// File names under the output directory: the smply build first, then any variant that
+    /// carries its own xstate.
+    pub bundles: Vec<String>,
+    pub exports: Vec<String>,
+    pub scenarios: Vec<Scenario>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scenario {
+    pub name: String,
+    pub instance: String,
+    pub context: Value,
+    pub auth_context: Value,
+    /// Step 0 is the initial state (`event` null); step i follows event i.
+    pub steps: Vec<ExpectedStep>,
+    pub probes: Vec<Probe>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExpectedStep {
+    pub event: Option<Value>,
+    pub state: Value,
+    pub context: Value,
+    pub tags: Vec<String>,
+    pub done: bool,
+    /// `{op: "schedule", id, delayMs, event}` and `{op: "cancel", id}`, in XState's order.
+    pub timers: Vec<Value>,
+}
+
+/// One authorizer call and Node's answer.
+#[derive(Debug, Deserialize)]
+pub struct Probe {
+    /// `allowRead` or `allowWrite`.
+    pub op: String,
+    pub args: Value,
+    pub allowed: bool,
+}
+
+/// The built bundles and their expectations.
+pub struct Suite {
+    pub dir: PathBuf,
+    pub expected: Expected,
+}
+
+impl Suite {
+    pub fn machine(&self, name: &str) -> &ExpectedMachine {
+        self.expected
+            .machines
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("no golden machine named {name}"))
+    }
+
+    pub fn bundle_path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+}
+
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn machines_src_dir() -> PathBuf {
+    repo_root().join("tests").join("machines")
+}
+
+/// Builds the bundles and expectations on first use; later calls return the same suite. A
+/// failure (no Node, a build error) fails every test that asks, with the same message.
+pub fn suite() -> &'static Suite {
+    static SUITE: OnceLock<Result<Suite, String>> = OnceLock::new();
+    match SUITE.get_or_init(prepare) {
+        Ok(suite) => suite,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+fn prepare() -> Result<Suite, String> {
+    let src = machines_src_dir();
+    let out = repo_root().join("target").join("machines");
+    for tool in ["node", "npm"] {
+        let found = Command::new(tool).arg("--version").output();
+        if !found.is_ok_and(|o| o.status.success()) {
+            return Err(format!(
+                "the golden machine tests need `{tool}` (Node 20 or newer with npm) on PATH \
+                 to build the machines and compute the expected steps with the real xstate"
+            ));
+        }
+    }
+    if !src.join("node_modules").join("xstate5").is_dir() {
+        run(
+            Command::new("npm")
+                .arg("ci")
+                .arg("--no-audit")
+                .arg("--no-fund"),
+            &src,
+        )?;
+    }
+    run(Command::new("node").arg("build.mjs").arg(&out), &src)?;
+    run(Command::new("node").arg("expected.mjs").arg(&out), &src)?;
+    let text = std::fs::read_to_string(out.join("expected.json"))
+        .map_err(|e| format!("reading {}: {e}", out.join("expected.json").display()))?;
+    let expected = serde_json::from_str(&text).map_err(|e| format!("expected.json: {e}"))?;
+    Ok(Suite { dir: out, expected })
+}
+
+fn run(command: &mut Command, dir: &Path) -> Result<(), String> {
+    let shown = format!("{command:?}");
+    let output = command
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("{shown} could not start: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{shown} failed in {} ({}):\n{}{}",
+            dir.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
-        );
-        let wasm: PathBuf = target_dir.join("wasm32-wasip1/release/raw_wasm_toggle.wasm");
-        std::fs::read(wasm).expect("the built module exists")
-    })
-    .clone()
-}
-
-/// The toggle machine, built off the reactor.
-pub async fn toggle() -> Vec<u8> {
-    tokio::task::spawn_blocking(toggle_wasm).await.unwrap()
-}
-
-pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(bytes).unwrap();
-    encoder.finish().unwrap()
-}
-
-const BOUNDARY: &str = "statewire-test-boundary-7d1f";
-
-/// A `multipart/form-data` body: `fields` in order, then the `file` part.
-pub fn form(fields: &[(&str, &str)], file: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        write!(
-            body,
-            "--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-        )
-        .unwrap();
+        ));
     }
-    write!(
-        body,
-        "--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"machine.js\"\r\n\
-         content-type: application/javascript\r\n\r\n"
-    )
-    .unwrap();
-    body.extend_from_slice(file);
-    write!(body, "\r\n--{BOUNDARY}--\r\n").unwrap();
-    body
-}
-
-pub fn form_content_type() -> String {
-    format!("multipart/form-data; boundary={BOUNDARY}")
-}
-
-/// Step 1 (`POST /machines/{m}/v[?gzip]`, no body), returning its JSON.
-pub async fn provisional(server: &TestServer, machine: &str, gzip: bool) -> Value {
-    let path = format!("/machines/{machine}/v{}", if gzip { "?gzip" } else { "" });
-    let reply = server.admin().post_empty(&path).await;
-    assert_eq!(reply.status, 200, "{:?}", reply.body);
-    reply.json()
-}
-
-/// Step 2: posts `code` to `codeUploadUrl` with the returned fields, as the client does.
-pub async fn upload(server: &TestServer, step1: &Value, code: &[u8], gzipped: bool) -> Reply {
-    let url = step1["codeUploadUrl"].as_str().unwrap();
-    let path = url.split_once("://").unwrap().1;
-    let path = &path[path.find('/').unwrap()..];
-    let mut fields: Vec<(String, String)> = step1["codeUploadFields"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect();
-    fields.push(("content-type".into(), "application/javascript".into()));
-    if gzipped {
-        fields.push(("content-encoding".into(), "gzip".into()));
-    }
-    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (&k[..], &v[..])).collect();
-    let body = if gzipped {
-        form(&fields, &gzip(code))
-    } else {
-        form(&fields, code)
-    };
-    server
-        .client
-        .request(
-            Method::POST,
-            path,
-            &[("content-type", &form_content_type())],
-            body,
-        )
-        .await
-}
-
-/// Step 3: `PUT /machines/{m}/v/{signedId}`.
-pub async fn finalize(server: &TestServer, machine: &str, step1: &Value, body: &Value) -> Reply {
-    let signed = step1["machineVersionId"].as_str().unwrap();
-    server
-        .admin()
-        .put(&format!("/machines/{machine}/v/{signed}"), body)
-        .await
-}
-
-/// Creates `machine` with `code` as its current version; returns the `ver_…` id.
-pub async fn machine_with_version(server: &TestServer, machine: &str, code: &[u8]) -> String {
-    let created = server
-        .admin()
-        .post("/machines", &json!({"slug": machine}))
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    add_version(server, machine, code, true).await
-}
-
-/// Adds a version through all three steps (gzipped, like smply); returns its id.
-pub async fn add_version(server: &TestServer, machine: &str, code: &[u8], current: bool) -> String {
-    let step1 = provisional(server, machine, true).await;
-    let uploaded = upload(server, &step1, code, true).await;
-    assert!(uploaded.status.is_success(), "{:?}", uploaded.body);
-    let done = finalize(
-        server,
-        machine,
-        &step1,
-        &json!({"clientInfo": "test", "makeCurrent": current}),
-    )
-    .await;
-    assert_eq!(done.status, 200, "{:?}", done.body);
-    done.json()["machineVersionId"].as_str().unwrap().to_owned()
+    Ok(())
 }

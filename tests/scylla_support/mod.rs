@@ -81,6 +81,7 @@ pub fn record(version: u64, write_id: uuid::Uuid) -> InstanceRecord {
         write_id,
         created_at_ms: 1_700_000_000_000,
         updated_at_ms: 1_700_000_000_000 + version as i64,
+        effects: Default::default(),
     }
 }
 

@@ -50,6 +50,17 @@ pub struct NodeState {
     interceptors: Mutex<Vec<Interceptor>>,
 }
 
+/// A loopback address (127.x.y.z, never 127.0.0.1) unique within this process and random
+/// across processes, so test binaries running at the same time do not collide on port 9042.
+pub fn fresh_loopback_ip() -> std::net::IpAddr {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    static BASE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(|| rand::random::<u32>() % 0x00ff_0000);
+    let offset = (base + NEXT.fetch_add(1, Ordering::Relaxed)) % 0x00ff_fffe;
+    std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x7f00_0002 + offset))
+}
+
 pub struct ScriptedNode {
     pub addr: SocketAddr,
     pub state: Arc<NodeState>,
@@ -59,7 +70,7 @@ pub struct ScriptedNode {
 impl ScriptedNode {
     /// Starts a node on a fresh loopback address, port 9042, whose tables are `schema`.
     pub async fn start(schema: Schema, shape: LwtShape) -> Self {
-        let addr = SocketAddr::new(scylla_proxy::get_exclusive_local_address(), 9042);
+        let addr = SocketAddr::new(fresh_loopback_ip(), 9042);
         let state = Arc::new(NodeState {
             model: Model::new(schema, shape),
             statements: Mutex::new(Vec::new()),

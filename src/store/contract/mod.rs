@@ -6,6 +6,10 @@
 //! that are unique per run, so the suite can run against a shared, non-empty cluster: listings
 //! of server-wide tables (machines, keys) are checked for order and for containing exactly what
 //! this run wrote, never for being equal to it.
+//!
+//! Backends differ in one declared way, [`WakeIndex`]: whether their wake-up index is exact or
+//! may keep stale entries. Checks of the index always require that no entry is missing, and
+//! require the absence of stale ones only from an exact index.
 
 use std::sync::Arc;
 
@@ -13,12 +17,17 @@ use super::{InstanceRecord, InstanceStatus, Page, PageRequest, Store, Transition
 use crate::ids::{InstanceKey, InstanceName, MachineName, MachineVersionId};
 
 mod catalog;
+mod effects;
 mod instances;
+mod wakeups;
 
 pub use catalog::{
     bundles_are_content_addressed, invalid_cursors_are_refused, keys_round_trip_and_page_by_id,
     machines_round_trip_and_page_by_name, meta_values_round_trip,
     uploads_round_trip_and_delete_idempotently, versions_list_newest_first_and_go_with_machine,
+};
+pub use effects::{
+    effect_only_writes_move_the_version_but_not_the_history, effect_state_round_trips_exactly,
 };
 pub use instances::{
     cas_checks_the_stored_version, commits_with_a_wrong_next_version_are_refused,
@@ -27,9 +36,23 @@ pub use instances::{
     reads_see_acknowledged_writes, transitions_are_written_iff_applied_newest_first,
     unknown_keys_read_as_none,
 };
+pub use wakeups::{
+    delete_instance_removes_the_wake_entry, many_instances_with_the_same_wake_are_each_found_once,
+    wake_index_follows_commits, wakeups_page_in_time_then_key_order,
+};
+
+/// What a backend promises about its wake-up index, beyond never missing an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeIndex {
+    /// One entry per instance whose row has a wake time, and nothing else (memory, embedded).
+    Exact,
+    /// May also hold entries the rows have moved away from, and entries of deleted instances
+    /// (ScyllaDB, whose index is written before the row and expires by TTL).
+    MayKeepStale,
+}
 
 /// Runs every check of the contract, one after the other.
-pub async fn run_all(store: Arc<dyn Store>) {
+pub async fn run_all(store: Arc<dyn Store>, index: WakeIndex) {
     unknown_keys_read_as_none(&store).await;
     create_then_duplicate_conflicts(&store).await;
     cas_checks_the_stored_version(&store).await;
@@ -46,6 +69,12 @@ pub async fn run_all(store: Arc<dyn Store>) {
     bundles_are_content_addressed(&store).await;
     meta_values_round_trip(&store).await;
     invalid_cursors_are_refused(&store).await;
+    effect_state_round_trips_exactly(&store).await;
+    effect_only_writes_move_the_version_but_not_the_history(&store).await;
+    wake_index_follows_commits(&store, index).await;
+    delete_instance_removes_the_wake_entry(&store, index).await;
+    wakeups_page_in_time_then_key_order(&store, index).await;
+    many_instances_with_the_same_wake_are_each_found_once(&store).await;
 }
 
 /// A machine name no other run uses: `ct-<tag>-<12 random hex digits>`.
@@ -83,6 +112,7 @@ fn instance_record(version: u64) -> InstanceRecord {
         write_id: uuid::Uuid::new_v4(),
         created_at_ms: 1_700_000_000_000,
         updated_at_ms: 1_700_000_000_000 + n,
+        effects: Default::default(),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use redb::{ReadableTable, StorageError, Table, WriteTransaction};
 
-use super::layout::{self, decode_record, encode_record, instance_version, prefix_end};
+use super::layout::{self, decode_record, encode_record, instance_header, prefix_end};
 use crate::ids::MachineVersionId;
 use crate::store::{CasOutcome, Expect, MachineRecord, StoreError};
 
@@ -53,15 +53,17 @@ pub(super) enum Op {
         order_key: Vec<u8>,
         value: Vec<u8>,
     },
-    /// The compare-and-set of an instance. Replies `Cas`.
+    /// The compare-and-set of an instance, moving its wake-up entry from the stored value's
+    /// wake time to `wake_at_ms` (the one in `value`'s header). Replies `Cas`.
     Commit {
         instance_key: Vec<u8>,
         expect: Expect,
         version: u64,
+        wake_at_ms: Option<i64>,
         value: Vec<u8>,
         transition: Option<(Vec<u8>, Vec<u8>)>,
     },
-    /// Remove an instance and its history. Replies `Flag(existed)`.
+    /// Remove an instance, its history and its wake-up entry. Replies `Flag(existed)`.
     DeleteInstance {
         instance_key: Vec<u8>,
         history_prefix: Vec<u8>,
@@ -119,6 +121,7 @@ pub(super) struct Tables<'txn> {
     instances: BytesTable<'txn>,
     transitions: BytesTable<'txn>,
     keys: BytesTable<'txn>,
+    wakeups: BytesTable<'txn>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -133,6 +136,7 @@ impl<'txn> Tables<'txn> {
             instances: txn.open_table(layout::INSTANCES)?,
             transitions: txn.open_table(layout::TRANSITIONS)?,
             keys: txn.open_table(layout::KEYS)?,
+            wakeups: txn.open_table(layout::WAKEUPS)?,
         })
     }
 
@@ -200,16 +204,18 @@ impl<'txn> Tables<'txn> {
                 instance_key,
                 expect,
                 version,
+                wake_at_ms,
                 value,
                 transition,
             } => {
-                let current = match self.instances.get(instance_key.as_slice())? {
+                let stored = match self.instances.get(instance_key.as_slice())? {
                     None => None,
-                    Some(stored) => match instance_version(stored.value()) {
-                        Ok(v) => Some(v),
+                    Some(stored) => match instance_header(stored.value()) {
+                        Ok(header) => Some(header),
                         Err(e) => return Ok(Err(e)),
                     },
                 };
+                let current = stored.map(|h| h.version);
                 let holds = match expect {
                     Expect::Absent => current.is_none(),
                     Expect::Version(n) => current == Some(*n),
@@ -222,19 +228,57 @@ impl<'txn> Tables<'txn> {
                 if let Some((key, record)) = transition {
                     self.transitions.insert(key.as_slice(), record.as_slice())?;
                 }
+                let old_wake = stored.and_then(|h| h.wake_at_ms);
+                self.move_wakeup(instance_key, old_wake, *wake_at_ms)?;
                 Reply::Cas(CasOutcome::Applied { version: *version })
             }
             Op::DeleteInstance {
                 instance_key,
                 history_prefix,
             } => {
+                let stored = self
+                    .instances
+                    .get(instance_key.as_slice())?
+                    .map(|stored| instance_header(stored.value()));
+                // A value whose header cannot be read is refused before anything is removed,
+                // so its wake-up entry is never orphaned.
+                let header = match stored.transpose() {
+                    Ok(header) => header,
+                    Err(e) => return Ok(Err(e)),
+                };
                 let end = prefix_end(history_prefix);
                 self.transitions
                     .retain_in(history_prefix.as_slice()..end.as_slice(), |_, _| false)?;
-                Reply::Flag(self.instances.remove(instance_key.as_slice())?.is_some())
+                let Some(header) = header else {
+                    return Ok(Ok(Reply::Flag(false)));
+                };
+                self.instances.remove(instance_key.as_slice())?;
+                self.move_wakeup(instance_key, header.wake_at_ms, None)?;
+                Reply::Flag(true)
             }
         };
         Ok(Ok(reply))
+    }
+
+    /// Moves an instance's wake-up entry from `old` to `new` wake time.
+    fn move_wakeup(
+        &mut self,
+        instance_key: &[u8],
+        old: Option<i64>,
+        new: Option<i64>,
+    ) -> Result<(), StorageError> {
+        if old == new {
+            return Ok(());
+        }
+        if let Some(wake_at_ms) = old {
+            let key = layout::wakeup_key_of(wake_at_ms, instance_key);
+            self.wakeups.remove(key.as_slice())?;
+        }
+        if let Some(wake_at_ms) = new {
+            let key = layout::wakeup_key_of(wake_at_ms, instance_key);
+            self.wakeups.insert(key.as_slice(), [].as_slice())?;
+        }
+        Ok(())
     }
 
     fn set_current_version(

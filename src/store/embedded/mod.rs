@@ -5,6 +5,9 @@
 //! - `apply`: the writes the writer knows and how each one is applied.
 //! - `read`: reads, each in its own read transaction, never waiting for the writer.
 //!
+//! The wake-up index is a table written by the same write transaction as the instance row
+//! (so by the same fsync): it is exact, and survives a crash exactly as the rows do.
+//!
 //! Every acknowledged write is committed with `Durability::Immediate`, so a linearizable read
 //! is a plain read here. Only one process may open the file at a time (redb locks it).
 
@@ -138,7 +141,12 @@ impl EmbeddedStore {
     }
 }
 
-/// Creates every table and checks (or, on a new file, writes) the format version.
+/// Creates every table and checks the format version: writes it on a new file, upgrades an
+/// older file, refuses a newer one.
+///
+/// Upgrading from layout 1 only stamps the new number: the tables it lacks were just created
+/// (empty), and its instance values are read as they are (they have no wake time, so the
+/// empty index is exact for them).
 fn prepare(db: &Database, path: &Path) -> Result<u32, StoreError> {
     let stored = {
         let mut txn = db.begin_write().map_err(backend("begin write"))?;
@@ -161,21 +169,36 @@ fn prepare(db: &Database, path: &Path) -> Result<u32, StoreError> {
             "{} has store format version 0",
             path.display()
         ))),
-        Some(v) => Ok(v),
+        Some(v) if v == layout::FORMAT_VERSION => Ok(v),
+        Some(v) => {
+            stamp_format_version(db)?;
+            tracing::info!(
+                path = %path.display(),
+                from = v,
+                to = layout::FORMAT_VERSION,
+                "store format upgraded"
+            );
+            Ok(layout::FORMAT_VERSION)
+        }
         None => {
-            let mut txn = db.begin_write().map_err(backend("begin write"))?;
-            txn.set_durability(Durability::Immediate)
-                .map_err(backend("set durability"))?;
-            {
-                let mut meta = txn.open_table(layout::META).map_err(backend("open meta"))?;
-                let value = layout::encode_raw(&layout::FORMAT_VERSION.to_be_bytes());
-                meta.insert(layout::FORMAT_VERSION_KEY.as_bytes(), value.as_slice())
-                    .map_err(backend("write format version"))?;
-            }
-            txn.commit().map_err(backend("commit format version"))?;
+            stamp_format_version(db)?;
             Ok(layout::FORMAT_VERSION)
         }
     }
+}
+
+/// Writes this build's format version, durably.
+fn stamp_format_version(db: &Database) -> Result<(), StoreError> {
+    let mut txn = db.begin_write().map_err(backend("begin write"))?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(backend("set durability"))?;
+    {
+        let mut meta = txn.open_table(layout::META).map_err(backend("open meta"))?;
+        let value = layout::encode_raw(&layout::FORMAT_VERSION.to_be_bytes());
+        meta.insert(layout::FORMAT_VERSION_KEY.as_bytes(), value.as_slice())
+            .map_err(backend("write format version"))?;
+    }
+    txn.commit().map_err(backend("commit format version"))
 }
 
 impl Drop for EmbeddedStore {

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::backend;
 use super::layout::{self, decode_raw, decode_record, prefix_end};
-use crate::store::{encode_cursor, Page, PageRequest, StoreError};
+use crate::store::{encode_cursor, Page, PageRequest, StoreError, Wakeup};
 
 type Bytes = TableDefinition<'static, &'static [u8], &'static [u8]>;
 
@@ -149,6 +149,35 @@ pub(super) fn page_records<T: DeserializeOwned>(
     request: &PageRequest,
 ) -> Result<Page<T>, StoreError> {
     page(db, table, prefix, order, request, |_, v| decode_record(v))
+}
+
+/// Up to `limit` index entries after the key `after` (exclusive) whose time is at most
+/// `until_ms`, in key order (time, then name).
+pub(super) fn wakeups(
+    db: &Database,
+    after: Option<&[u8]>,
+    until_ms: i64,
+    limit: usize,
+) -> Result<Vec<Wakeup>, StoreError> {
+    let end = layout::wakeups_after_time(until_ms);
+    let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+    let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+    if let (Bound::Excluded(a), Bound::Excluded(e)) = (lower, upper) {
+        if a >= e {
+            return Ok(Vec::new());
+        }
+    }
+    let txn = db.begin_read().map_err(backend("begin read"))?;
+    let table = txn
+        .open_table(layout::WAKEUPS)
+        .map_err(backend("open table"))?;
+    let range = table.range((lower, upper)).map_err(backend("range"))?;
+    let mut out = Vec::new();
+    for row in range.take(limit) {
+        let (k, _) = row.map_err(backend("range"))?;
+        out.push(layout::decode_wakeup_key(k.value())?);
+    }
+    Ok(out)
 }
 
 /// The stored format version, if the file has one.

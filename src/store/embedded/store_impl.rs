@@ -9,7 +9,7 @@ use super::EmbeddedStore;
 use crate::ids::{InstanceKey, KeyId, MachineName, MachineVersionId};
 use crate::store::{
     CasOutcome, Commit, InstanceRecord, InstanceSummary, KeyRecord, MachineRecord, Page,
-    PageRequest, Store, StoreError, TransitionRecord, UploadRecord, VersionRecord,
+    PageRequest, Store, StoreError, TransitionRecord, UploadRecord, VersionRecord, Wakeup,
 };
 
 /// A listing row from an instance's key suffix (its name) and stored value.
@@ -191,6 +191,7 @@ impl Store for EmbeddedStore {
             instance_key: layout::instance_key(&c.key),
             expect: c.expect,
             version,
+            wake_at_ms: c.next.effects.wake_at_ms,
             value: encode_instance(&c.next)?,
             transition,
         };
@@ -244,6 +245,18 @@ impl Store for EmbeddedStore {
             history_prefix: layout::transition_prefix(key),
         })
         .await
+    }
+
+    /// One range scan of the index table in its own read transaction, on the blocking pool.
+    async fn wakeups_after(
+        &self,
+        after: Option<&Wakeup>,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Wakeup>, StoreError> {
+        let after = after.map(|w| layout::wakeup_key(w.wake_at_ms, &w.key));
+        self.off_reactor(move |db| read::wakeups(db, after.as_deref(), until_ms, limit))
+            .await
     }
 
     async fn put_key(&self, k: &KeyRecord) -> Result<(), StoreError> {

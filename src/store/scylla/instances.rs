@@ -1,9 +1,11 @@
 //! Instance rows: load, commit (one lightweight transaction per write) and delete.
 //!
 //! The path of one commit: for a create, the name index entry is written first (so a machine
-//! never looks empty while it has an instance); then one transaction, `INSERT … IF NOT EXISTS`
-//! or `UPDATE … IF version = ?`; then, if it applied, the history row is appended. When the
-//! transaction's reply is lost, the outcome is settled before answering (see [`super::settle`]).
+//! never looks empty while it has an instance), and when the record has a wake time its
+//! wake-up entry is written first too (so the index never misses it; both at once); then one
+//! transaction, `INSERT … IF NOT EXISTS` or `UPDATE … IF version = ?`; then, if it applied,
+//! the history row is appended. When the transaction's reply is lost, the outcome is settled
+//! before answering (see [`super::settle`]).
 
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use tracing::{debug, warn};
 
 use super::errors::{classify, from_execution, malformed, Failure};
 use super::lwt::{self, LwtReply};
-use super::rows::{json_text, status_text, to_bigint, InstanceRow};
+use super::rows::{effects_text, json_text, status_text, to_bigint, InstanceRow};
 use super::settle::{judge, Verdict};
 use super::ScyllaStore;
 use crate::ids::InstanceKey;
@@ -67,8 +69,11 @@ impl ScyllaStore {
     pub(super) async fn commit_instance(&self, c: Commit) -> Result<CasOutcome, StoreError> {
         self.ensure_open()?;
         let versions = commit_versions(&c)?;
+        let intent = self.write_wakeup_intent(&c.key, c.next.effects.wake_at_ms);
         if c.expect == Expect::Absent {
-            self.insert_name(&c.key).await?;
+            tokio::try_join!(self.insert_name(&c.key), intent)?;
+        } else {
+            intent.await?;
         }
         let outcome = match self.attempt(&c, versions).await {
             Ok(reply) => self.outcome_of(&c, reply).await?,
@@ -91,6 +96,8 @@ impl ScyllaStore {
         (version, expected): (i64, Option<i64>),
     ) -> Result<LwtReply, Failure> {
         let n = &c.next;
+        let effects = effects_text(&n.effects).map_err(|e| Failure::Refused(e.to_string()))?;
+        let effects = effects.as_deref();
         let (machine, instance) = key_values(&c.key);
         let desired = n.desired_machine_version.as_ref().map(|v| v.as_str());
         let (state, context) = (json_text(&n.state), json_text(&n.context));
@@ -116,6 +123,7 @@ impl ScyllaStore {
                             n.write_id,
                             n.created_at_ms,
                             n.updated_at_ms,
+                            effects,
                         ),
                     )
                     .await,
@@ -138,6 +146,7 @@ impl ScyllaStore {
                             n.done,
                             n.write_id,
                             n.updated_at_ms,
+                            effects,
                             machine,
                             instance,
                             expected,
@@ -258,7 +267,8 @@ impl ScyllaStore {
         }
     }
 
-    /// Deletes the instance at the version last read, then its history and name entry.
+    /// Deletes the instance at the version last read, then its history and name entry. Its
+    /// wake-up entries stay until they expire (stale entries are allowed).
     pub(super) async fn delete_instance_row(&self, key: &InstanceKey) -> Result<bool, StoreError> {
         self.ensure_open()?;
         for _ in 0..DELETE_ATTEMPTS {
@@ -288,6 +298,7 @@ impl ScyllaStore {
                 self.delete_history(key, row.created_at_ms, row.version)
                     .await?;
                 self.delete_name(key).await?;
+                self.intents.forget(key);
                 return Ok(true);
             }
         }

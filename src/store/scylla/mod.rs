@@ -6,6 +6,8 @@
 //! - `instances`: load, commit and delete of instance rows; `settle` decides commits whose
 //!   reply was lost; `lwt` reads `[applied]` replies; `errors` classifies driver failures.
 //! - `history`: transition rows in version buckets; `listing`: the per-machine name index.
+//! - `wakeups`: the wake-up index, written as an intent before each transaction that sets a
+//!   wake time, expired by TTL; it may return stale entries and looks back a bounded window.
 //! - `catalog`: machines, versions, bundles, uploads, keys and server-wide values.
 //! - `schema`: `schema.cql`, its template fields and the tables it defines.
 //!
@@ -26,6 +28,7 @@ mod rows;
 pub mod schema;
 mod settle;
 mod statements;
+mod wakeups;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -38,19 +41,26 @@ pub use config::{ConsistencyLevel, ScyllaConfig, ScyllaConfigError, SerialConsis
 pub use connect::{open_session, verify_schema};
 pub use history::HISTORY_BUCKET_VERSIONS;
 pub use statements::{statement_texts, StatementKind, StatementText};
+pub use wakeups::{
+    indexed_time, ttl_seconds, wakeup_bucket, wakeup_shard, INTENT_CACHE_ENTRIES, WAKEUP_BUCKET_MS,
+    WAKEUP_LOOKBACK_MS, WAKEUP_MAX_AHEAD_MS, WAKEUP_RETENTION_MS, WAKEUP_SHARDS,
+};
 
 use super::{
     CasOutcome, Commit, InstanceRecord, InstanceSummary, KeyRecord, MachineRecord, Page,
-    PageRequest, Store, StoreError, TransitionRecord, UploadRecord, VersionRecord,
+    PageRequest, Store, StoreError, TransitionRecord, UploadRecord, VersionRecord, Wakeup,
 };
 use crate::ids::{InstanceKey, KeyId, MachineName, MachineVersionId};
 use statements::Statements;
+use wakeups::IntentCache;
 
 /// A [`Store`] on a ScyllaDB (or Cassandra 4+) cluster.
 pub struct ScyllaStore {
     session: Session,
     st: Statements,
     closed: AtomicBool,
+    /// Wake-up entries this process has written, so unchanged wake times are not rewritten.
+    intents: IntentCache,
 }
 
 impl ScyllaStore {
@@ -76,6 +86,7 @@ impl ScyllaStore {
             session,
             st,
             closed: AtomicBool::new(false),
+            intents: IntentCache::default(),
         })
     }
 
@@ -192,6 +203,18 @@ impl Store for ScyllaStore {
 
     async fn delete_instance(&self, key: &InstanceKey) -> Result<bool, StoreError> {
         self.delete_instance_row(key).await
+    }
+
+    /// May return stale entries, and sees only a bounded window: from `after` (at most
+    /// [`WAKEUP_RETENTION_MS`] back) or [`WAKEUP_LOOKBACK_MS`] before `min(until, now)`, up to
+    /// [`WAKEUP_MAX_AHEAD_MS`] beyond now. See `wakeups`.
+    async fn wakeups_after(
+        &self,
+        after: Option<&Wakeup>,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Wakeup>, StoreError> {
+        self.scan_wakeups(after, until_ms, limit).await
     }
 
     async fn put_key(&self, k: &KeyRecord) -> Result<(), StoreError> {

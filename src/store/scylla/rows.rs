@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::ids::{InstanceKey, KeyId, MachineName, MachineVersionId};
 use crate::store::{
-    InstanceRecord, InstanceStatus, KeyRecord, MachineRecord, PageRequest, StoreError,
+    EffectState, InstanceRecord, InstanceStatus, KeyRecord, MachineRecord, PageRequest, StoreError,
     UploadRecord, VersionRecord,
 };
 
@@ -53,6 +53,24 @@ pub(super) fn json_text(v: &Value) -> String {
     v.to_string()
 }
 
+/// The `effects` column: JSON, or null when there is no effect state.
+pub(super) fn effects_text(e: &EffectState) -> Result<Option<String>, StoreError> {
+    if e.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(e)
+        .map(Some)
+        .map_err(|err| StoreError::Backend(format!("effect state does not encode: {err}")))
+}
+
+fn parse_effects(what: &str, text: Option<&str>) -> Result<EffectState, StoreError> {
+    match text {
+        None => Ok(EffectState::default()),
+        Some(t) => serde_json::from_str(t)
+            .map_err(|e| StoreError::Corrupt(format!("{what}: effects: {e}"))),
+    }
+}
+
 fn parse_json(what: &str, text: Option<&str>) -> Result<Value, StoreError> {
     match text {
         None => Ok(Value::Null),
@@ -82,6 +100,8 @@ pub(super) struct InstanceRow {
     write_id: Option<uuid::Uuid>,
     created_at_ms: Option<i64>,
     updated_at_ms: Option<i64>,
+    /// Null in rows written before effect state existed, and when there is none.
+    effects: Option<String>,
 }
 
 impl InstanceRow {
@@ -112,6 +132,7 @@ impl InstanceRow {
             write_id: self.write_id.ok_or_else(|| missing("write_id"))?,
             created_at_ms: self.created_at_ms.ok_or_else(|| missing("created_at_ms"))?,
             updated_at_ms: self.updated_at_ms.ok_or_else(|| missing("updated_at_ms"))?,
+            effects: parse_effects(&what, self.effects.as_deref())?,
         })
     }
 }

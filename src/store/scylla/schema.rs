@@ -277,14 +277,14 @@ mod tests {
                 "machines",
                 "meta",
                 "signing_keys",
-                "timers_due",
                 "transitions",
                 "uploads",
-                "versions"
+                "versions",
+                "wakeups"
             ]
         );
         let instances = &tables["instances"];
-        for column in ["machine", "version", "write_id", "timers", "tags"] {
+        for column in ["machine", "version", "write_id", "effects", "tags"] {
             assert!(instances.contains(column), "instances.{column} missing");
         }
         assert!(!instances.contains("PRIMARY"));

@@ -76,6 +76,7 @@ mod tests {
             write_id: uuid::Uuid::from_u128(write_id),
             created_at_ms,
             updated_at_ms: 1,
+            effects: Default::default(),
         }
     }
 

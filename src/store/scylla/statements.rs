@@ -76,7 +76,9 @@ macro_rules! statements {
 }
 
 const INSTANCE_COLUMNS: &str = "machine_version, desired_machine_version, status, version, \
-     ts_ms, snapshot, state, context, tags, done, write_id, created_at_ms, updated_at_ms";
+     ts_ms, snapshot, state, context, tags, done, write_id, created_at_ms, updated_at_ms, effects";
+
+const WAKEUP_COLUMNS: &str = "wake_at_ms, machine, instance";
 
 statements! {
     // Instances.
@@ -92,13 +94,13 @@ statements! {
     /// Create: applies only when no row exists.
     instance_insert: Transaction = "INSERT INTO {ks}.instances (machine, instance, version, \
         machine_version, desired_machine_version, status, ts_ms, snapshot, state, context, \
-        tags, done, write_id, created_at_ms, updated_at_ms) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
-    /// One accepted event: applies only when the stored version is the expected one.
+        tags, done, write_id, created_at_ms, updated_at_ms, effects) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
+    /// One accepted write: applies only when the stored version is the expected one.
     instance_update: Transaction = "UPDATE {ks}.instances SET version = ?, \
         machine_version = ?, desired_machine_version = ?, status = ?, ts_ms = ?, \
         snapshot = ?, state = ?, context = ?, tags = ?, done = ?, write_id = ?, \
-        updated_at_ms = ? WHERE machine = ? AND instance = ? IF version = ?";
+        updated_at_ms = ?, effects = ? WHERE machine = ? AND instance = ? IF version = ?";
     /// Delete, only at the version the caller last saw.
     instance_delete: Transaction =
         "DELETE FROM {ks}.instances WHERE machine = ? AND instance = ? IF version = ?";
@@ -121,6 +123,26 @@ statements! {
         AND version = ?";
     transitions_delete_bucket: Write = "DELETE FROM {ks}.transitions \
         WHERE machine = ? AND instance = ? AND instance_created_at_ms = ? AND bucket = ?";
+
+    // The wake-up index.
+    /// The intent written before a transaction that sets a wake time; expires by its TTL.
+    wakeup_insert: Write = "INSERT INTO {ks}.wakeups (shard, minute_bucket, wake_at_ms, \
+        machine, instance) VALUES (?, ?, ?, ?, ?) USING TTL ?";
+    /// One partition's entries in a time range.
+    wakeups_between: Read = format!(
+        "SELECT {WAKEUP_COLUMNS} FROM {{ks}}.wakeups WHERE shard = ? AND minute_bucket = ? \
+         AND wake_at_ms >= ? AND wake_at_ms <= ? LIMIT ?"
+    );
+    /// One partition's entries at one time and machine, after an instance name.
+    wakeups_after_instance: Read = format!(
+        "SELECT {WAKEUP_COLUMNS} FROM {{ks}}.wakeups WHERE shard = ? AND minute_bucket = ? \
+         AND wake_at_ms = ? AND machine = ? AND instance > ? LIMIT ?"
+    );
+    /// One partition's entries at one time, after a machine name.
+    wakeups_after_machine: Read = format!(
+        "SELECT {WAKEUP_COLUMNS} FROM {{ks}}.wakeups WHERE shard = ? AND minute_bucket = ? \
+         AND wake_at_ms = ? AND machine > ? LIMIT ?"
+    );
 
     // Machines.
     machine_insert: Transaction = "INSERT INTO {ks}.machines (part, name, created_at_ms, \

@@ -1,5 +1,6 @@
 //! A small CQL parser for the shapes statewire uses: `CREATE KEYSPACE`, `CREATE TABLE`, and
-//! `SELECT`/`INSERT`/`UPDATE`/`DELETE` with bind markers, literals and `IF` conditions.
+//! `SELECT`/`INSERT`/`UPDATE`/`DELETE` with bind markers, literals, `IF` conditions and an
+//! INSERT's `USING TTL`.
 //!
 //! It checks what a server would check for these shapes (known types, primary keys made of
 //! declared columns, clustering order on clustering columns, statements naming existing

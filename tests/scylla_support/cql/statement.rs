@@ -41,6 +41,8 @@ pub struct Statement {
     pub restrictions: Vec<(String, &'static str, Operand)>,
     pub limit: Option<Operand>,
     pub condition: Condition,
+    /// `USING TTL` of an INSERT, in seconds. The model keeps no TTL; tests read the bound value.
+    pub ttl: Option<Operand>,
     /// Name and type of each bind marker, in order.
     pub binds: Vec<(String, CqlType)>,
 }
@@ -222,6 +224,14 @@ pub(super) fn parse_statement(schema: &Schema, cql: &str) -> Result<Statement, S
             return Err("IF on SELECT".into());
         }
     }
+    let mut ttl = None;
+    if p.eat_kw("USING") {
+        if kind != Kind::Insert {
+            return Err("USING is parsed only after an INSERT".into());
+        }
+        p.kw("TTL")?;
+        ttl = Some(operand(&mut p, "[ttl]", &CqlType::Int, &mut binds)?);
+    }
     p.done()?;
     Ok(Statement {
         cql: cql.to_owned(),
@@ -233,6 +243,7 @@ pub(super) fn parse_statement(schema: &Schema, cql: &str) -> Result<Statement, S
         restrictions,
         limit,
         condition,
+        ttl,
         binds,
     })
 }

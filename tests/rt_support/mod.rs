@@ -1,5 +1,8 @@
-//! WebSocket helpers for the real-time tests: a client speaking the `/rt` protocol over a real
+//! What the real-time tests share: a WebSocket client speaking the `/rt` protocol over a real
 //! socket, a server with the toggle machine, and a client-side model of the diff extension.
+//! Built on the HTTP tests' server and client (`http_support`).
+
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,7 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use super::{machines, TestServer};
+use crate::http_support::{machines, TestServer};
 
 /// What an end user's token may do: create, read and send events.
 pub const USER_SCOPES: &[&str] = &["instances.write", "state.read", "events.write"];

@@ -1,0 +1,3 @@
+export const allowRead = () => true;
+export const allowWrite = () => true;
+export const machine = { initial: "a" };
