@@ -199,10 +199,13 @@ impl WsClient {
         .await;
     }
 
-    /// Sends a command and waits for the frame answering it (other frames are skipped).
+    /// Sends a command (to machine `toggle` unless it names one) and waits for the frame
+    /// answering it (other frames are skipped).
     pub async fn command(&mut self, mut command: Value, request_id: &str) -> Value {
         command["requestId"] = request_id.into();
-        command["machineName"] = "toggle".into();
+        if command.get("machineName").is_none() {
+            command["machineName"] = "toggle".into();
+        }
         self.send(command).await;
         loop {
             let frame = self.next_json().await;
@@ -229,6 +232,8 @@ pub struct DiffView {
     pub view: Option<Value>,
     pub seq: Option<u64>,
     pub ts: Option<i64>,
+    /// Patches applied so far.
+    pub patches: usize,
 }
 
 impl DiffView {
@@ -246,6 +251,7 @@ impl DiffView {
                 let ops: Vec<PatchOp> = serde_json::from_value(frame["patch"].clone()).unwrap();
                 let held = self.view.as_ref().expect("a full update came first");
                 self.view = Some(apply(held, &ops).expect("patch applies"));
+                self.patches += 1;
             }
             other => panic!("not an update: {other:?} in {frame}"),
         }
