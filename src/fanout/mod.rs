@@ -4,9 +4,9 @@
 //! the instance has a topic (someone subscribed, now or within the linger period), the record
 //! is parked on the topic, newest wins, and the topic is queued to one of a few worker tasks;
 //! the committing task never waits for subscribers. The worker diffs the new view against the
-//! previous one, serializes the full frame and the patch frame once ([`update`]), appends the
-//! patch to the topic's bounded history ([`history`]) and offers the shared update to every
-//! subscription ([`subscription`]), each of which holds at most one unsent update.
+//! previous one, serializes the full frame and the patch frame once (`update`), appends the
+//! patch to the topic's bounded history (`history`) and offers the shared update to every
+//! subscription (`subscription`), each of which holds at most one unsent update.
 //!
 //! Layout: `patch` (RFC 6902 generator and applier), `update` (frames), `history` (recent
 //! patches), `topic` (one instance's subscribers), `subscription` (conflation and catch-up),

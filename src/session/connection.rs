@@ -91,5 +91,7 @@ pub(super) async fn serve(
         tracing::error!(conn = %id, error = %e, "websocket reader failed");
     }
     conn.table.clear();
+    // Ready subscriptions point back at the outbox; emptying the list breaks that cycle.
+    drop(conn.outbox.take_ready());
     tracing::debug!(conn = %id, reason = closed.map(|r| r.text()), "websocket closed");
 }

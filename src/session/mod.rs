@@ -1,12 +1,11 @@
-//! One task per WebSocket connection: subscriptions, commands, pings, bounded outbound queue.
+//! WebSocket connections: subscriptions, commands, pings, a bounded outbound queue.
 //!
 //! The path of a connection: `GET /rt?token=…` reaches [`RealTime::upgrade`] (`upgrade`:
 //! handshake and token checks, refused with the HTTP error body before switching protocols);
-//! then one task runs the connection (`connection`) as two halves joined together: the reader
-//! decodes each text frame (`protocol`) and handles it — subscriptions inline
-//! (`subscriptions`), commands on their own tasks (`commands`) — and the writer is the only one
-//! to write: replies from a bounded queue, updates from the connection's [`Outbox`], close
-//! frames (`close`).
+//! then the connection (`connection`) runs as two tasks: the reader (`reader`) decodes each
+//! text frame (`protocol`) and handles it — subscriptions inline (`subscriptions`), commands on
+//! their own tasks (`commands`) — and the writer (`writer`) is the only one to write: replies
+//! from a bounded queue, updates from the connection's [`Outbox`], close frames (`close`).
 //!
 //! Authorization over time: `allowRead` is checked when a subscription is made (and again on
 //! each repeated subscribe), not for every update; the token is checked at upgrade, and the
