@@ -40,8 +40,8 @@ async fn an_expiring_token_closes_the_connection_with_4001_and_its_reconnect_is_
         let s = toggle_server(|_| {}).await;
         let addr = s.running().addr();
         create(&s, &user(&s, "a").await, "a").await;
-        // Verification allows 30 s past `exp`: this token has about 7 s of validity left.
-        let token = token_expiring_at(&s, "a", now_s() - 23).await;
+        // Verification allows 30 s past `exp`: this token has about 10 s of validity left.
+        let token = token_expiring_at(&s, "a", now_s() - 20).await;
         let mut ws = WsClient::connect(addr, &token).await;
         ws.subscribe("a", "r").await;
         assert_eq!(ws.next_json().await["type"], "instance-update");

@@ -121,8 +121,8 @@ async fn protocol_garbage_after_the_upgrade_ends_that_connection_only() {
 async fn a_silent_connection_is_closed_after_the_ping_interval_and_grace_and_pings_keep_it() {
     within(120, async {
         let s = toggle_server(|c| {
-            c.websocket.ping_interval_ms = 300;
-            c.websocket.ping_grace_ms = 200;
+            c.websocket.ping_interval_ms = 600;
+            c.websocket.ping_grace_ms = 400;
         })
         .await;
         let token = user(&s, "a").await;
@@ -130,7 +130,7 @@ async fn a_silent_connection_is_closed_after_the_ping_interval_and_grace_and_pin
 
         let mut pinging = WsClient::connect(addr, &token).await;
         let mut silent = WsClient::connect(addr, &token).await;
-        for _ in 0..8 {
+        for _ in 0..10 {
             tokio::time::sleep(Duration::from_millis(150)).await;
             pinging.send(json!({"type": "ping"})).await;
             assert_eq!(pinging.next_json().await["type"], "pong");
