@@ -1,23 +1,30 @@
 //! The metrics end to end, as CI checks them: statewire in-process on loopback with the
 //! embedded store, a real Prometheus (the Debian package) scraping it every second, a short
-//! load over HTTP, then Prometheus's query API must show every metric the dashboard uses,
-//! moving where the load moves it, and every query of every panel in
+//! load over HTTP and WebSocket, then Prometheus's query API must show every metric the
+//! dashboard uses, moving where the load moves it, and every query of every panel in
 //! `grafana/dashboards/statewire.json` must return data.
 
 mod http_support;
 mod metrics_support;
+mod rt_support;
 mod runtime_support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
 use http::{Method, StatusCode};
 use http_support::{machines, within, TestServer};
 use metrics_support::prometheus::{self, Prometheus};
+use rt_support::{rt_url, WsClient};
 use serde_json::{json, Value};
 use statewire::config::StoreKind;
-use statewire::metrics::{self, events, http as hm, runtime as rm, store as sm};
+use statewire::metrics::{
+    self, events, fanout as fm, http as hm, runtime as rm, session as wm, store as sm,
+};
 use statewire::server::Extensions;
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
 
 const SCOPES: &[&str] = &["instances.write", "state.read", "events.write"];
 
@@ -74,8 +81,9 @@ async fn prometheus_sees_every_dashboard_metric_and_every_panel_query_answers() 
     .await;
 }
 
-/// Creates a raw-wasm and a JavaScript toggle machine, runs writers on both for
-/// [`LOAD_FOR`], and meanwhile provokes each kind of refusal and fault in two rounds a few
+/// Creates a raw-wasm and a JavaScript toggle machine with instances, subscribes to each
+/// instance over `/rt` (half of the subscribers asking for diffs), runs a writer per instance
+/// for [`LOAD_FOR`], and meanwhile provokes each kind of refusal and fault in two rounds a few
 /// scrapes apart: Prometheus computes no increase for a series whose first sample is already
 /// above zero, so a counter must be seen before and after a change.
 async fn drive_load(s: &TestServer, prom: &Prometheus) {
@@ -86,35 +94,48 @@ async fn drive_load(s: &TestServer, prom: &Prometheus) {
         .unwrap();
     machines::machine_with_version(s, "toggle-js", &js).await;
 
-    let mut writers = tokio::task::JoinSet::new();
+    let until = tokio::time::Instant::now() + LOAD_FOR;
+    let (mut writers, mut readers) = (JoinSet::new(), JoinSet::new());
     for machine in ["toggle-wasm", "toggle-js"] {
         for n in 0..WRITERS_PER_MACHINE {
             let name = format!("w{n}");
             let token = s.token(SCOPES, json!({ "sub": name })).await;
+            let created = s
+                .client
+                .authed(&token)
+                .post(&format!("/machines/{machine}"), &json!({ "slug": name }))
+                .await;
+            assert_eq!(created.status, StatusCode::OK, "{:?}", created.body);
+            let subscriber = subscribe(s, &token, machine, &name, n % 2 == 0).await;
+            readers.spawn(read_until(subscriber, until));
             let client = s.client;
-            writers.spawn(async move { write_for(client, &token, machine, &name).await });
+            writers.spawn(async move { write_until(client, &token, machine, &name, until).await });
         }
     }
     for round in 0..2 {
         refusals(s, round).await;
         faults(s, round).await;
+        websocket_refusals(s).await;
         prom.wait_scrapes(2).await;
     }
     while let Some(events) = writers.join_next().await {
         assert!(events.unwrap() > 0, "every writer got events accepted");
     }
+    while let Some(frames) = readers.join_next().await {
+        assert!(frames.unwrap() > 1, "every subscriber got updates pushed");
+    }
 }
 
-/// Creates instance `name` and toggles it until [`LOAD_FOR`] has passed; returns how many
-/// events were accepted.
-async fn write_for(client: http_support::Client, token: &str, machine: &str, name: &str) -> usize {
+/// Toggles instance `name` until `until`; returns how many events were accepted.
+async fn write_until(
+    client: http_support::Client,
+    token: &str,
+    machine: &str,
+    name: &str,
+    until: tokio::time::Instant,
+) -> usize {
     let c = client.authed(token);
-    let created = c
-        .post(&format!("/machines/{machine}"), &json!({ "slug": name }))
-        .await;
-    assert_eq!(created.status, StatusCode::OK, "{:?}", created.body);
     let path = format!("/machines/{machine}/i/{name}/events");
-    let until = tokio::time::Instant::now() + LOAD_FOR;
     let mut accepted = 0;
     while tokio::time::Instant::now() < until {
         let r = c.post(&path, &json!({ "event": "toggle" })).await;
@@ -122,6 +143,53 @@ async fn write_for(client: http_support::Client, token: &str, machine: &str, nam
         accepted += 1;
     }
     accepted
+}
+
+/// A `/rt` connection subscribed to instance `name`, its first update already read.
+async fn subscribe(
+    s: &TestServer,
+    token: &str,
+    machine: &str,
+    name: &str,
+    diffs: bool,
+) -> WsClient {
+    let mut client = WsClient::connect(s.running().addr(), token).await;
+    client
+        .send(json!({
+            "type": "subscribe-to-instance", "requestId": "s",
+            "machineName": machine, "machineInstanceName": name, "diffs": diffs,
+        }))
+        .await;
+    let first = client.next_json().await;
+    assert_eq!(first["type"], "instance-update", "{first}");
+    client
+}
+
+/// Reads pushed frames until `until`, then hangs up; returns how many arrived.
+async fn read_until(mut client: WsClient, until: tokio::time::Instant) -> usize {
+    let mut frames = 1;
+    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(until, client.ws.next()).await {
+        if matches!(message, Message::Text(_)) {
+            frames += 1;
+        }
+    }
+    frames
+}
+
+/// An upgrade with a token that is not one, and a connection closed for sending binary.
+async fn websocket_refusals(s: &TestServer) {
+    let addr = s.running().addr();
+    let refused = WsClient::connect_url(addr, &rt_url(addr, "not-a-token")).await;
+    assert!(
+        matches!(refused, Err(ref r) if r.status == 401),
+        "{:?}",
+        refused.err()
+    );
+    let token = s.token(SCOPES, json!({ "sub": "b" })).await;
+    let mut client = WsClient::connect(addr, &token).await;
+    client.send_raw(Message::Binary(vec![1, 2, 3].into())).await;
+    let close = client.close_frame().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 1003);
 }
 
 /// An authorizer refusing a create, a read and an event; a missing instance; a path no
@@ -225,6 +293,16 @@ fn expectations() -> Vec<Expect> {
         count(sm::BATCH_OPS),
         Present(sm::CAS_CONFLICTS_TOTAL),
         Present(sm::COMMIT_FAILURES_TOTAL),
+        WasPositive(wm::CONNECTIONS),
+        Moved(wm::UPGRADES_REFUSED_TOTAL.to_owned()),
+        Moved(wm::FRAMES_SENT_TOTAL.to_owned()),
+        Moved(format!("{}{{reason=\"binary\"}}", wm::CLOSES_TOTAL)),
+        WasPositive(fm::SUBSCRIPTIONS),
+        Moved(fm::UPDATES_PUBLISHED_TOTAL.to_owned()),
+        Moved(format!("{}{{encoding=\"full\"}}", fm::PUSHES_TOTAL)),
+        Moved(format!("{}{{encoding=\"patch\"}}", fm::PUSHES_TOTAL)),
+        Present(fm::UPDATES_CONFLATED_TOTAL),
+        Present(fm::FULL_FALLBACKS_TOTAL),
     ];
     for outcome in ["accepted", "rejected", "timeout", "fault", "machine_error"] {
         let selector = format!("{}{{outcome=\"{outcome}\"}}", events::EVENTS_TOTAL);

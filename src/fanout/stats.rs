@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::metrics::fanout as metrics;
+
 /// Running totals since start.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -38,10 +40,12 @@ fn bump(counter: &AtomicU64, n: u64) {
 impl Counters {
     pub fn published(&self) {
         bump(&self.published, 1);
+        metrics::published();
     }
 
     pub fn conflated(&self) {
         bump(&self.conflated, 1);
+        metrics::conflated();
     }
 
     pub fn catch_up(&self, frames: usize) {
@@ -50,6 +54,7 @@ impl Counters {
 
     pub fn full_fallback(&self) {
         bump(&self.full_fallbacks, 1);
+        metrics::full_fallback();
     }
 
     pub fn fill(&self, stats: &mut FanoutStats) {

@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use super::topic::Topic;
 use super::update::{patch_frame, Base, Frame, Update};
 use crate::ids::InstanceKey;
+use crate::metrics::{fanout as metrics, LiveGauge};
 
 /// Why a subscription ended without being asked to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +57,8 @@ pub struct Subscription {
     slot: Mutex<Slot>,
     /// Set while the subscription sits in the outbox's ready list.
     queued: AtomicBool,
+    /// Counts this subscription in the subscriptions metric for as long as it lives.
+    _live: LiveGauge,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -76,6 +79,7 @@ impl Subscription {
             outbox,
             slot: Mutex::new(Slot::default()),
             queued: AtomicBool::new(false),
+            _live: metrics::subscription(),
         }
     }
 
@@ -184,6 +188,11 @@ impl Subscription {
         // The slot lock is released before the topic's is taken: publishing holds the topic's
         // lock while it takes slot locks, so the reverse order here could deadlock.
         let frames = self.frames_for(&update, initial, diffs, sent);
+        let full = frames
+            .iter()
+            .filter(|f| f.as_ptr() == update.full.as_ptr())
+            .count();
+        metrics::pushed(full, frames.len() - full);
         if !frames.is_empty() {
             let mut slot = self.slot.lock();
             let newer = slot.sent.is_none_or(|s| s.seq < update.seq);

@@ -23,10 +23,12 @@
 
 pub mod events;
 mod exporter;
+pub mod fanout;
 mod guard;
 pub mod http;
 pub mod labels;
 pub mod runtime;
+pub mod session;
 pub mod store;
 
 pub use exporter::{install, Exporter, MetricsError, CONTENT_TYPE};
@@ -34,7 +36,15 @@ pub use guard::LiveGauge;
 
 /// Every metric this build can export, for documentation checks and dashboards.
 pub fn all_names() -> Vec<&'static str> {
-    [events::NAMES, http::NAMES, runtime::NAMES, store::NAMES].concat()
+    [
+        events::NAMES,
+        http::NAMES,
+        session::NAMES,
+        fanout::NAMES,
+        runtime::NAMES,
+        store::NAMES,
+    ]
+    .concat()
 }
 
 /// Registers the help text of every metric and creates the series whose label sets are known
@@ -43,6 +53,8 @@ pub fn all_names() -> Vec<&'static str> {
 fn describe_all() {
     events::describe();
     http::describe();
+    session::describe();
+    fanout::describe();
     runtime::describe();
     store::describe();
 }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
 use super::close::CloseReason;
+use crate::metrics::{session as metrics, LiveGauge};
 
 /// A snapshot of the sessions' counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,19 +51,26 @@ impl Default for Counters {
     }
 }
 
-/// Counts one open connection for as long as it lives; the count cannot drift.
-pub(super) struct LiveGuard<'a>(&'a Counters);
+/// Counts one open connection for as long as it lives, here and in the connections metric;
+/// neither count can drift.
+pub(super) struct LiveGuard<'a> {
+    counters: &'a Counters,
+    _metric: LiveGauge,
+}
 
 impl Drop for LiveGuard<'_> {
     fn drop(&mut self) {
-        self.0.live_tx.send_modify(|n| *n -= 1);
+        self.counters.live_tx.send_modify(|n| *n -= 1);
     }
 }
 
 impl Counters {
     pub fn live(&self) -> LiveGuard<'_> {
         self.live_tx.send_modify(|n| *n += 1);
-        LiveGuard(self)
+        LiveGuard {
+            counters: self,
+            _metric: metrics::connection(),
+        }
     }
 
     /// Resolves once no connection is open.
@@ -73,13 +81,16 @@ impl Counters {
 
     pub fn refused(&self) {
         self.refused.fetch_add(1, Ordering::Relaxed);
+        metrics::upgrade_refused();
     }
 
     pub fn frames_sent(&self, n: usize) {
         self.frames.fetch_add(n as u64, Ordering::Relaxed);
+        metrics::frames_sent(n);
     }
 
     pub fn closed(&self, why: CloseReason) {
+        metrics::closed(why);
         let counter = match why {
             CloseReason::SlowConsumer => &self.slow,
             CloseReason::TokenExpired => &self.expired,
