@@ -159,9 +159,11 @@ impl Prometheus {
         }
     }
 
-    /// Waits until the target has been scraped successfully `scrapes` more times.
+    /// Waits until the target has been scraped `scrapes` more times. The first scrape comes
+    /// about 5 s after start (Prometheus applies discovered targets every 5 s); the limit leaves
+    /// room for a loaded machine.
     pub async fn wait_scrapes(&self, scrapes: usize) {
-        let limit = Duration::from_secs(5 + 3 * scrapes as u64);
+        let limit = Duration::from_secs(15 + 3 * scrapes as u64);
         let count = || async {
             self.query("count_over_time(up{job=\"statewire\"}[10m])")
                 .await
