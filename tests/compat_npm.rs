@@ -28,7 +28,7 @@ impl Fixture {
         let data = dir.path().join("data");
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).expect("home dir");
-        let served = Serve::embedded(&data).start("serve.log");
+        let served = Serve::embedded(&data).start(&dir.path().join("serve.log"));
         let login = Command::new(env!("CARGO_BIN_EXE_statewire"))
             .args(["smply-login", "--data-dir"])
             .arg(&data)

@@ -38,14 +38,9 @@ impl<'a> Serve<'a> {
         }
     }
 
-    /// Starts the binary and waits for its ready line. `log_name` names the stderr file,
-    /// kept next to the data directory so that several runs can share one directory.
-    pub fn start(self, log_name: &str) -> Served {
-        let log_path = self
-            .data_dir
-            .parent()
-            .expect("the data directory has a parent")
-            .join(log_name);
+    /// Starts the binary and waits for its ready line; its stderr goes to `log_path`.
+    pub fn start(self, log_path: &Path) -> Served {
+        let log_path = log_path.to_owned();
         let log = File::create(&log_path).expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_statewire"));
         command
