@@ -158,12 +158,12 @@ async fn client(
 async fn loaded_round(served: Served, tokens: &[String], round: usize) -> Vec<Sent> {
     let first_ack = Arc::new(Notify::new());
     let mut clients = Vec::new();
-    for instance in 0..INSTANCES {
+    for (instance, token) in tokens.iter().enumerate() {
         for c in 0..CLIENTS_PER_INSTANCE {
             let prefix = format!("r{round}-i{instance}-c{c}");
             clients.push(tokio::spawn(client(
                 served.addr,
-                tokens[instance].clone(),
+                token.clone(),
                 instance,
                 prefix,
                 first_ack.clone(),
