@@ -40,18 +40,18 @@ use crate::store::{Store, StoreError};
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot create data directory {path}: {source}")]
+    #[error("cannot create data directory {path}")]
     DataDir {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("store: {0}")]
+    #[error("store")]
     Store(#[from] StoreError),
-    #[error("admin credential: {0}")]
+    #[error("admin credential")]
     AdminKey(#[from] AdminKeyError),
-    #[error("runtime: {0}")]
+    #[error("runtime")]
     Runtime(#[from] RuntimeError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: String,
         source: std::io::Error,

@@ -226,11 +226,11 @@ async fn invalid_modules_are_invalid_bundles_and_the_runtime_carries_on() {
         );
         invalid(rt.check(&wrong_wasi).await, "fd_write");
 
-        let v2 = wat(r#"(module (memory (export "memory") 1)
-            (func (export "statewire_abi_version") (result i32) (i32.const 2))
+        let v3 = wat(r#"(module (memory (export "memory") 1)
+            (func (export "statewire_abi_version") (result i32) (i32.const 3))
             (func (export "statewire_input") (param i32) (result i32) (i32.const 0))
             (func (export "statewire_call") (param i32 i32) (result i64) (i64.const 0)))"#);
-        invalid(rt.check(&v2).await, "ABI version 2");
+        invalid(rt.check(&v3).await, "ABI version 3");
 
         let huge = wat(r#"(module (memory (export "memory") 100)
             (func (export "statewire_abi_version") (result i32) (i32.const 1))

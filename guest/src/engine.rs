@@ -24,10 +24,11 @@ use std::cell::RefCell;
 
 use rquickjs::context::EvalOptions;
 use rquickjs::function::This;
-use rquickjs::{qjs, Context, Ctx, Function, Object, Runtime, Value};
+use rquickjs::{qjs, ArrayBuffer, Context, Ctx, Exception, Function, Object, Runtime, Value};
 
 use crate::answer::{self, Kind};
 use crate::modules::{self, PendingBundle, Sources, Specifiers};
+use crate::random;
 
 /// Under the host's 128 MiB cap on linear memory, leaving room for the module's own data,
 /// its stack and the input and output buffers.
@@ -124,7 +125,8 @@ impl Engine {
     }
 }
 
-/// Defines `__statewire_host` and evaluates the glue, which defines `__statewire`.
+/// Defines `__statewire_host` (the limits `configure` sets, and the random source behind
+/// `crypto`) and evaluates the glue, which defines `__statewire`.
 fn install_glue(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
     let host = Object::new(ctx.clone())?;
     host.set(
@@ -146,12 +148,21 @@ fn install_glue(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
             unsafe { qjs::JS_SetMaxStackSize(qjs::JS_GetRuntime(ctx.as_raw().as_ptr()), limit) };
         })?,
     )?;
+    host.set("randomBytes", Function::new(ctx.clone(), random_buffer)?)?;
     ctx.globals().set("__statewire_host", host)?;
     let mut options = EvalOptions::default();
     options.global = true;
     options.strict = false;
     options.filename = Some("statewire:glue".to_owned());
     ctx.eval_with_options::<(), _>(modules::GLUE_SOURCE, options)
+}
+
+/// `randomBytes(len)`: an ArrayBuffer of `len` random bytes. `len` comes from the glue, which
+/// checked it against the limit; a failing source is a JS `InternalError`.
+fn random_buffer<'js>(ctx: Ctx<'js>, len: f64) -> rquickjs::Result<ArrayBuffer<'js>> {
+    let bytes = random::bytes(len.max(0.0) as usize)
+        .map_err(|message| Exception::throw_internal(&ctx, &message))?;
+    ArrayBuffer::new_copy(ctx, bytes)
 }
 
 fn run_glue(ctx: &Ctx<'_>, op: i32, input: &str) -> rquickjs::Result<String> {

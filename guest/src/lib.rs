@@ -5,7 +5,8 @@
 //! - this file: the ABI exports and the input/output buffers;
 //! - [`engine`]: the QuickJS runtime and context, and one ABI call through the JS glue;
 //! - [`modules`]: which module specifiers exist and the sources behind them;
-//! - [`answer`]: error answers built on the Rust side, when the glue cannot answer.
+//! - [`answer`]: error answers built on the Rust side, when the glue cannot answer;
+//! - [`random`]: the random source behind `crypto`.
 //!
 //! Everything lives in linear memory (the host may copy a loaded guest's memory into a fresh
 //! instance), and nothing here panics on bad input: a panic aborts, which the host sees as a
@@ -14,13 +15,14 @@
 mod answer;
 mod engine;
 mod modules;
+mod random;
 #[cfg(test)]
 mod tests;
 
 use std::cell::RefCell;
 
 /// The ABI version this module implements.
-const ABI_VERSION: i32 = 1;
+const ABI_VERSION: i32 = 2;
 
 thread_local! {
     /// Where the host writes each call's input; only ever grows, so a pointer the host caches

@@ -8,7 +8,11 @@ use wasmer::{ExternType, FunctionType, Module, Type};
 
 use super::{CodeKind, RuntimeError};
 
-pub const ABI_VERSION: i32 = 1;
+pub const ABI_VERSION: i32 = 2;
+
+/// ABI versions this host runs: 1 (pure machines) and 2 (adds effect execution; a version 2
+/// module also serves every version 1 operation unchanged).
+pub const SUPPORTED_ABI_VERSIONS: std::ops::RangeInclusive<i32> = 1..=ABI_VERSION;
 pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
 
 pub const EXPORT_MEMORY: &str = "memory";

@@ -106,8 +106,13 @@ impl Guest {
             .get_typed_function(&store, abi::EXPORT_CALL)
             .map_err(typed)?;
         match version.call(&mut store) {
-            Ok(abi::ABI_VERSION) => {}
-            Ok(other) => return Err(format!("the module speaks ABI version {other}, not 1")),
+            Ok(v) if abi::SUPPORTED_ABI_VERSIONS.contains(&v) => {}
+            Ok(other) => {
+                return Err(format!(
+                    "the module speaks ABI version {other}; this host runs versions 1 to {}",
+                    abi::ABI_VERSION
+                ))
+            }
             Err(e) => return Err(format!("statewire_abi_version trapped: {e}")),
         }
         let interrupter = store.interrupter();

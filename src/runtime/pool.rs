@@ -114,10 +114,11 @@ impl Template {
         let loaded: Loaded = abi::decode(&output)
             .map_err(|e| abi_violation(code.kind, e))?
             .map_err(|e| e.into_runtime_error(Op::Load))?;
-        if loaded.abi != abi::ABI_VERSION {
+        if !abi::SUPPORTED_ABI_VERSIONS.contains(&loaded.abi) {
             return Err(RuntimeError::InvalidBundle(format!(
-                "load reported ABI version {}, not 1",
-                loaded.abi
+                "load reported ABI version {}; this host runs versions 1 to {}",
+                loaded.abi,
+                abi::ABI_VERSION
             )));
         }
         let info = BundleInfo {

@@ -7,7 +7,11 @@
 // - starting an invoked or spawned actor becomes `start`, stopping one `stop`, and a start that
 //   a later `stop` in the same list undoes is dropped together with that stop;
 // - `log` becomes `log`; any other action the machine defines becomes `exec`;
+// - a persistent instance spawned through `__statebacked_rt` becomes `spawn-instance`;
 // - the order is the order XState gives.
+//
+// Adapters build entries `{effect, run}`: `effect` is the JSON the Step lists, and `run`, when
+// not null, is `{label, run()}`, what `run_effects` does for it after the commit.
 
 /** Longest action name reported in an `exec` effect (inline functions are named by their source). */
 const MAX_ACTION_NAME_CHARS = 200;
@@ -25,6 +29,18 @@ export function instanceTarget(ref) {
     };
   }
   return null;
+}
+
+/** The `spawn-instance` effect (docs/machine-abi.md) for a persistent instance descriptor. */
+export function spawnInstanceEffect(id, descriptor, context) {
+  return {
+    type: 'spawn-instance',
+    id: String(id),
+    machineName: String(descriptor.machineName),
+    machineInstanceName: String(descriptor.machineInstanceName),
+    machineVersionId: typeof descriptor.machineVersionId === 'string' ? descriptor.machineVersionId : null,
+    context: context !== null && typeof context === 'object' && !Array.isArray(context) ? context : null,
+  };
 }
 
 /** `schedule`, `enqueue` or `send` for one event, depending on delay and target. */
@@ -56,17 +72,18 @@ export function execEffect(name) {
 
 /**
  * Drops every `start` that a later `stop` of the same id undoes, together with that `stop`.
- * `neverStarted(id)` lets an adapter drop starts XState itself says did not happen.
+ * `entries` are `{effect, …}`; `neverStarted(id)` lets an adapter drop starts XState itself
+ * says did not happen.
  */
-export function netStarts(effects, neverStarted = () => false) {
+export function netStarts(entries, neverStarted = () => false) {
   const dropped = new Set();
-  effects.forEach((effect, index) => {
+  entries.forEach(({ effect }, index) => {
     if (effect.type !== 'start') return;
     if (neverStarted(effect.id)) {
       dropped.add(index);
     }
-    for (let later = index + 1; later < effects.length; later += 1) {
-      const other = effects[later];
+    for (let later = index + 1; later < entries.length; later += 1) {
+      const other = entries[later].effect;
       if (other.type === 'start' && other.id === effect.id) break;
       if (other.type === 'stop' && other.id === effect.id && !dropped.has(later)) {
         dropped.add(index);
@@ -75,7 +92,7 @@ export function netStarts(effects, neverStarted = () => false) {
       }
     }
   });
-  return effects.filter((_, index) => !dropped.has(index));
+  return entries.filter((_, index) => !dropped.has(index));
 }
 
 /** Events are JSON by contract; `undefined` would vanish from the output, so it becomes `{}`. */
@@ -96,4 +113,38 @@ function jsonValue(value) {
       return null;
     }
   }
+}
+
+/**
+ * The `run` parts of the entries that concern running children, for one step: sends and
+ * delayed sends to a child are the guest's (the child lives here, and so does the wait for a
+ * delayed one); a `stop` is the guest's when the service runs here; a `cancel` when it names a
+ * delayed send to a child, armed before or earlier in this step.
+ */
+export function childRuns(services) {
+  const scheduled = new Set();
+  return {
+    delivery(effect) {
+      const { to } = effect;
+      if (!to || to.kind !== 'child') return null;
+      if (effect.type === 'schedule') {
+        scheduled.add(effect.id);
+        return {
+          label: `the delayed send ${effect.id} to child ${to.id}`,
+          run: () => services.scheduleChildSend(effect.id, to.id, effect.event, effect.delay),
+        };
+      }
+      return { label: `the send to child ${to.id}`, run: () => services.deliver(to.id, effect.event) };
+    },
+
+    cancel(effect) {
+      if (!scheduled.has(effect.id) && !services.hasChildSend(effect.id)) return null;
+      return { label: `the cancel of ${effect.id}`, run: () => services.cancelChildSend(effect.id) };
+    },
+
+    stop(effect) {
+      if (!services.has(effect.id)) return null;
+      return { label: `stopping ${effect.id}`, run: () => services.stop(effect.id) };
+    },
+  };
 }

@@ -1,18 +1,30 @@
 // The machine ABI on the JavaScript side: one `call(op, input)` per ABI call, then `output()`
 // for the JSON answer (docs/machine-abi.md).
 //
-// `call` may leave work on the job queue (loading a module is asynchronous); the engine runs
-// every pending job before it asks for `output()`. Console output of the machine is captured
-// between the two and returned with the answer.
+// `call` may leave work on the job queue (loading a module is asynchronous, services await
+// host operations); the engine runs every pending job before it asks for `output()`. Console
+// output of the machine is captured between the two and returned with the answer. Whatever a
+// call leaves for the host — the token of a step, the outbox of the effect operations — is
+// also settled in `output()`, after the jobs ran.
 import { badInput, classify, describe, invalidBundle, isOutOfMemory } from './errors.js';
+import { createEffectOps } from './effect-ops.js';
+import { createHostOps } from './host-ops.js';
 import { createLogSink } from './logs.js';
+import { createServices } from './services.js';
+import { useXState4 } from './statebacked-rt.js';
+import { createTokens } from './tokens.js';
 import { machineError, user } from './user.js';
 import { createV4 } from './v4.js';
 import { createV5 } from './v5.js';
+import { createFetch } from './web/fetch.js';
+import { nextCall } from './web/math-random.js';
+import { createTimers } from './web/timers.js';
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 /** The specifier under which the engine serves the machine bundle being loaded. */
 export const BUNDLE_SPECIFIER = 'statewire:machine';
+/** The pinned XState 4 (with the recording `spawn`), which runs XState 4 child machines. */
+export const XSTATE4_SPECIFIER = 'npm:xstate';
 /** The pinned XState 5, needed to drive XState 5 machines. */
 export const XSTATE5_SPECIFIER = 'npm:xstate@5';
 
@@ -22,6 +34,16 @@ const OP_INIT = 2;
 const OP_TRANSITION = 3;
 const OP_ALLOW_READ = 4;
 const OP_ALLOW_WRITE = 5;
+const OP_RUN_EFFECTS = 6;
+const OP_COMPLETE_OP = 7;
+const OP_STOP_CHILD = 8;
+const OP_DISCARD = 9;
+const OP_RUNNING = 10;
+
+/** Pure steps: they get a token, and host operations asked for during them are held back. */
+const PURE_OPS = new Set([OP_INIT, OP_TRANSITION]);
+/** The operations that answer with an outbox. */
+const EFFECT_OPS = new Set([OP_RUN_EFFECTS, OP_COMPLETE_OP, OP_STOP_CHILD, OP_DISCARD, OP_RUNNING]);
 
 /**
  * `importModule(specifier)` returns a promise of a module namespace. `host.setHeapLimit(bytes)`
@@ -30,10 +52,16 @@ const OP_ALLOW_WRITE = 5;
  */
 export function createGuest({ importModule, host = {} }) {
   const logs = createLogSink();
+  const hostOps = createHostOps();
+  hostOps.web = { fetch: createFetch(hostOps), timers: createTimers(hostOps) };
+  const tokens = createTokens(hostOps);
+  const services = createServices(hostOps);
+  const effects = createEffectOps({ hostOps, tokens, services });
   let machine = null;
   let loadStarted = false;
   let op = -1;
   let outcome = null;
+  let step = null;
   let outerConsole;
 
   const ops = {
@@ -43,6 +71,11 @@ export function createGuest({ importModule, host = {} }) {
     [OP_TRANSITION]: transition,
     [OP_ALLOW_READ]: (input) => authorize('allowRead', input),
     [OP_ALLOW_WRITE]: (input) => authorize('allowWrite', input),
+    [OP_RUN_EFFECTS]: (input) => effects.runEffects(loadedInput(input, 'run_effects input')),
+    [OP_COMPLETE_OP]: (input) => effects.completeOp(loadedInput(input, 'complete_op input')),
+    [OP_STOP_CHILD]: (input) => effects.stopChild(loadedInput(input, 'stop_child input')),
+    [OP_DISCARD]: (input) => effects.discard(loadedInput(input, 'discard input')),
+    [OP_RUNNING]: (input) => loadedInput(input, 'running input'),
   };
 
   function configure(input) {
@@ -80,10 +113,15 @@ export function createGuest({ importModule, host = {} }) {
         throw invalidBundle(`the bundle must export a function named ${name}`);
       }
     }
-    const xstate5 = major === 5 ? await importModule(XSTATE5_SPECIFIER) : null;
+    const xstate = await importModule(major === 5 ? XSTATE5_SPECIFIER : XSTATE4_SPECIFIER);
     let adapter;
     try {
-      adapter = major === 5 ? createV5(exported, xstate5, logs.mute) : createV4(exported);
+      if (major === 5) {
+        adapter = createV5(exported, xstate, { mute: logs.mute, services, hostOps });
+      } else {
+        useXState4(xstate);
+        adapter = createV4(exported, { services, hostOps, xstate });
+      }
     } catch (error) {
       if (isOutOfMemory(error)) throw error;
       throw invalidBundle(`the machine definition is invalid: ${describe(error)}`);
@@ -100,7 +138,7 @@ export function createGuest({ importModule, host = {} }) {
     const args = parseObject(input, 'init input');
     const context = args.context === undefined ? {} : args.context;
     if (!isObject(context)) throw badInput('context must be an object');
-    return loaded().adapter.init(context);
+    return stepped(loaded().adapter.init(context));
   }
 
   function transition(input) {
@@ -110,7 +148,13 @@ export function createGuest({ importModule, host = {} }) {
     if (!isObject(event) || typeof event.type !== 'string') {
       throw badInput('event must be an object with a string type');
     }
-    return loaded().adapter.transition(args.snapshot, event);
+    return stepped(loaded().adapter.transition(args.snapshot, event));
+  }
+
+  /** Keeps what the step's token needs; the token itself is settled in `output()`. */
+  function stepped(result) {
+    step.runs = result.runs;
+    return result.step;
   }
 
   function authorize(name, input) {
@@ -133,6 +177,11 @@ export function createGuest({ importModule, host = {} }) {
     return machine;
   }
 
+  function loadedInput(input, what) {
+    loaded();
+    return parseObject(input, what);
+  }
+
   function settle(result) {
     if (outcome === null) outcome = result;
   }
@@ -141,17 +190,37 @@ export function createGuest({ importModule, host = {} }) {
     settle({ error: classify(error, 'internal') });
   }
 
+  /** The token of the step that just ran, or null; a failed step's token is discarded. */
+  function settleToken(result) {
+    if (step === null) return;
+    const { record, runs } = step;
+    step = null;
+    if (result.ok !== undefined) {
+      result.ok.token = tokens.close(record, runs);
+    } else {
+      tokens.discard(record.token);
+    }
+  }
+
   return {
     /** Starts ABI operation `op` on its input text; the answer is read with `output()`. */
     call(opId, input) {
+      nextCall();
       op = opId;
       outcome = null;
+      step = null;
       outerConsole = globalThis.console;
       globalThis.console = logs.console;
       const run = ops[opId];
       if (run === undefined) {
         settle({ error: { kind: 'unsupported-op', message: `operation ${opId} is not known` } });
         return undefined;
+      }
+      if (PURE_OPS.has(opId)) {
+        step = { record: tokens.open(), runs: [] };
+        hostOps.begin('pure', step.record);
+      } else {
+        hostOps.begin(EFFECT_OPS.has(opId) ? 'effects' : 'closed');
       }
       let result;
       try {
@@ -163,14 +232,12 @@ export function createGuest({ importModule, host = {} }) {
       if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
         return result.then((value) => settle({ ok: value }), failed);
       }
-      settle({ ok: result });
+      settle({ ok: result === undefined ? {} : result });
       return undefined;
     },
 
     /** The JSON answer of the last `call`: `{"ok": …}` or `{"error": {kind, message}}`. */
     output() {
-      globalThis.console = outerConsole;
-      const captured = logs.take();
       let result = outcome;
       outcome = null;
       if (result === null) {
@@ -181,11 +248,21 @@ export function createGuest({ importModule, host = {} }) {
           },
         };
       }
+      settleToken(result);
+      if (EFFECT_OPS.has(op)) {
+        const outbox = effects.outbox();
+        if (result.ok !== undefined) result.ok = outbox;
+        else result.error.outbox = outbox;
+      }
+      hostOps.end();
+      globalThis.console = outerConsole;
+      const captured = logs.take();
       if (result.ok !== undefined) {
         if (captured.length > 0) result.ok.logs = captured;
         try {
           return JSON.stringify(result);
         } catch (error) {
+          if (typeof result.ok.token === 'number') tokens.discard(result.ok.token);
           const { kind, message } = classify(error, 'machine-threw');
           result = { error: { kind, message: `the result is not JSON: ${message}` } };
         }

@@ -11,11 +11,14 @@
 // snapshot on every transition. `test/v5-official.test.mjs` checks both give the same result.
 //
 // The actor has a stand-in parent, so `sendParent` resolves (to a `send` to the parent) instead
-// of throwing. Actors created during the step (invoked, or spawned inside `assign`) are seen
+// of throwing; code that runs after the commit and sends to that parent reaches the outbox's
+// `sends`. Actors created during the step (invoked, or spawned inside `assign`) are seen
 // through the system's inspection stream, which is how spawns inside `assign` become `start`
-// effects at the position where they happened.
+// effects at the position where they happened. The step's actor and its children stay in the
+// token for `run_effects` (run5.js).
 import { GuestError, describe, isOutOfMemory } from './errors.js';
 import {
+  childRuns,
   childTarget,
   delivery,
   execEffect,
@@ -24,28 +27,35 @@ import {
   netStarts,
   parentTarget,
 } from './effects.js';
+import { createV5Runner } from './run5.js';
+import { recordingSpawns } from './spawns.js';
 import { restoring, user } from './user.js';
 
-export function createV5(machine, xstate, mute) {
+export function createV5(machine, xstate, { mute, services, hostOps }) {
   const { createActor, fromTransition } = xstate;
+  const runner = createV5Runner({ services, hostOps });
+  const toParent = (event) => {
+    if (hostOps.phase === 'effects') services.send(parentTarget(), event);
+  };
   const parent = {
     id: 'statewire.parent',
     sessionId: 'statewire.parent',
-    send() {},
-    _send() {},
+    send: toParent,
+    _send: toParent,
   };
+  const shared = { parent, runner, services };
 
   return {
-    init(context) {
-      const logic = Object.keys(context).length > 0 ? withContext(machine, context) : machine;
-      const self = user(() => mute(() => createActor(logic, { input: context })));
+    init(given) {
+      const logic = Object.keys(given).length > 0 ? withContext(machine, given) : machine;
+      const self = user(() => mute(() => createActor(logic, { input: given })));
       // A fresh system, so that actors registered by the eager snapshot do not collide.
       self.system = createActor(fromTransition((s) => s, null)).system;
       parent.system = self.system;
       self._parent = parent;
       const collector = collect(self);
-      const snapshot = user(() => logic.getInitialSnapshot(collector.scope, context));
-      return stepOf(logic, snapshot, collector.effects(parent));
+      const snapshot = collector.record(() => user(() => logic.getInitialSnapshot(collector.scope, given)));
+      return stepOf(logic, snapshot, collector.entries(shared));
     },
 
     transition(stored, event) {
@@ -57,13 +67,13 @@ export function createV5(machine, xstate, mute) {
       }
       if (current.status !== 'active') {
         // A done or stopped actor takes no more events.
-        return { ...viewOf(current), snapshot: stored, effects: [] };
+        return { step: { ...viewOf(current), snapshot: stored, effects: [] }, runs: [] };
       }
       parent.system = self.system;
       self._parent = parent;
       const collector = collect(self);
-      const next = user(() => machine.transition(current, event, collector.scope));
-      return stepOf(machine, next, collector.effects(parent));
+      const next = collector.record(() => user(() => machine.transition(current, event, collector.scope)));
+      return stepOf(machine, next, collector.entries(shared));
     },
   };
 }
@@ -78,14 +88,17 @@ function withContext(machine, given) {
   return new machine.constructor(config, machine.implementations);
 }
 
-function stepOf(logic, snapshot, effects) {
+function stepOf(logic, snapshot, entries) {
   if (snapshot.status === 'error') {
     // XState catches what the machine throws and ends in its error status.
     if (isOutOfMemory(snapshot.error)) throw snapshot.error;
     throw new GuestError('machine-threw', describe(snapshot.error));
   }
   const persisted = user(() => logic.getPersistedSnapshot(snapshot));
-  return { ...viewOf(snapshot), snapshot: persisted, effects };
+  return {
+    step: { ...viewOf(snapshot), snapshot: persisted, effects: entries.map((e) => e.effect) },
+    runs: entries.filter((e) => e.run !== null).map((e) => e.run),
+  };
 }
 
 function viewOf(snapshot) {
@@ -97,11 +110,15 @@ function viewOf(snapshot) {
   };
 }
 
-/** An inert scope around `self` that records actions and newly created actors. */
+/**
+ * An inert scope around `self` that records actions, newly created actors and persistent
+ * instances spawned through `__statebacked_rt`, each with its position among the actions.
+ */
 function collect(self) {
   const actions = [];
   const created = [];
-  self.system.inspect({
+  // The system outlives the step when children run; only the step's own actors are wanted.
+  const inspection = self.system.inspect({
     next(event) {
       if (event.type === '@xstate.actor') created.push({ ref: event.actorRef, at: actions.length });
     },
@@ -119,29 +136,61 @@ function collect(self) {
       actions.push(action);
     },
   };
-  const effects = (parent) => effectsOf(actions, created, self, parent);
-  return { scope, effects };
+  const record = (step) =>
+    recordingSpawns({ instance: (effect) => created.push({ instance: effect, at: actions.length }) }, step);
+  const entries = (shared) => {
+    inspection.unsubscribe();
+    return entriesOf(actions, created, self, shared);
+  };
+  return { scope, record, entries };
 }
 
-function effectsOf(actions, created, self, parent) {
+function entriesOf(actions, created, self, { parent, runner, services }) {
   const invoked = new Set();
   for (const action of actions) {
     if (action.type === 'xstate.spawnChild' && action.params && action.params.actorRef) {
       invoked.add(action.params.actorRef);
     }
   }
-  const spawned = created.filter(({ ref }) => ref._parent === self && !invoked.has(ref));
-  const effects = [];
+  const spawned = created.filter(({ ref, instance }) => instance || (ref._parent === self && !invoked.has(ref)));
+  const startEntry = (ref) => ({
+    effect: startOf(ref),
+    run: { label: `starting ${ref.id}`, run: () => runner.start(ref, self) },
+  });
+  const spawnedEntry = (item) => (item.instance ? { effect: item.instance, run: null } : startEntry(item.ref));
+  const children = childRuns(services);
+  const entries = [];
   let next = 0;
   actions.forEach((action, index) => {
     for (; next < spawned.length && spawned[next].at <= index; next += 1) {
-      effects.push(startOf(spawned[next].ref));
+      entries.push(spawnedEntry(spawned[next]));
     }
-    const effect = effectOf(action, self, parent);
-    if (effect) effects.push(effect);
+    const entry = entryOf(action, self, parent, { runner, children, startEntry });
+    if (entry) entries.push(entry);
   });
-  for (; next < spawned.length; next += 1) effects.push(startOf(spawned[next].ref));
-  return netStarts(effects);
+  for (; next < spawned.length; next += 1) entries.push(spawnedEntry(spawned[next]));
+  return netStarts(entries);
+}
+
+function entryOf(action, self, parent, { runner, children, startEntry }) {
+  const effect = effectOf(action, self, parent);
+  if (!effect) return null;
+  switch (effect.type) {
+    case 'start':
+      return startEntry(action.params.actorRef);
+    case 'stop':
+      return { effect, run: children.stop(effect) };
+    case 'cancel':
+      return { effect, run: children.cancel(effect) };
+    case 'send':
+    case 'schedule':
+      return { effect, run: children.delivery(effect) };
+    case 'exec':
+      if (typeof action.exec !== 'function') return { effect, run: null };
+      return { effect, run: { label: `the action ${effect.action}`, run: () => runner.exec(action) } };
+    default:
+      return { effect, run: null };
+  }
 }
 
 function effectOf(action, self, parent) {

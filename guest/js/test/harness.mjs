@@ -28,7 +28,19 @@ register(`data:text/javascript,${encodeURIComponent(hooks)}`);
 
 await import(pathToFileURL(join(dist, 'glue.js')).href);
 
-export const OP = { configure: 0, load: 1, init: 2, transition: 3, allowRead: 4, allowWrite: 5 };
+export const OP = {
+  configure: 0,
+  load: 1,
+  init: 2,
+  transition: 3,
+  allowRead: 4,
+  allowWrite: 5,
+  runEffects: 6,
+  completeOp: 7,
+  stopChild: 8,
+  discard: 9,
+  running: 10,
+};
 
 /**
  * Bundles a fixture machine. `smply` (the default) externalizes XState the way State Backed's
@@ -77,7 +89,10 @@ export async function guestFor(source) {
       specifier === 'statewire:machine' ? import(pathToFileURL(file).href) : import(specifier),
   });
   const call = async (op, input) => {
-    await guest.call(op, typeof input === 'string' ? input : JSON.stringify(input));
+    const pending = guest.call(op, typeof input === 'string' ? input : JSON.stringify(input));
+    if (pending) await pending;
+    // The engine runs every pending job before it asks for the answer; so do we.
+    await new Promise((resolve) => setImmediate(resolve));
     return JSON.parse(guest.output());
   };
   const loadOutput = await call(OP.load, '');
@@ -90,6 +105,11 @@ export async function guestFor(source) {
       call(OP.transition, { snapshot: roundTrip(snapshot), event }),
     allowRead: (args) => call(OP.allowRead, args),
     allowWrite: (args) => call(OP.allowWrite, args),
+    runEffects: (token) => call(OP.runEffects, { token }),
+    completeOp: (opId, result) => call(OP.completeOp, { opId, result }),
+    stopChild: (id) => call(OP.stopChild, { id }),
+    discard: (token) => call(OP.discard, { token }),
+    running: () => call(OP.running, {}),
   };
 }
 

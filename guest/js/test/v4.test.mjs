@@ -40,7 +40,7 @@ async function hostRun(guest, events) {
 describe('xstate 4 machines', () => {
   test('a smply-built bundle loads as an xstate 4 machine with its exports', TIMEOUT, async () => {
     const guest = await guestFor(await bundle('toggle4.js'));
-    assert.deepEqual(guest.load, { ok: { abi: 1, xstateMajor: 4, exports: ['allowRead', 'allowWrite'] } });
+    assert.deepEqual(guest.load, { ok: { abi: 2, xstateMajor: 4, exports: ['allowRead', 'allowWrite'] } });
   });
 
   test('states, context, tags and done match the xstate 4 interpreter', TIMEOUT, async () => {

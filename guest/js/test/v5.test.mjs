@@ -39,7 +39,7 @@ function expectedTypes(actions, machine) {
 describe('xstate 5 machines', () => {
   test('a bundle importing npm:xstate@5 loads as an xstate 5 machine', TIMEOUT, async () => {
     const guest = await guestFor(await bundle('order5.js'));
-    assert.deepEqual(guest.load, { ok: { abi: 1, xstateMajor: 5, exports: ['allowRead', 'allowWrite'] } });
+    assert.deepEqual(guest.load, { ok: { abi: 2, xstateMajor: 5, exports: ['allowRead', 'allowWrite'] } });
   });
 
   test('every step matches the official initialTransition and transition', TIMEOUT, async () => {
