@@ -59,6 +59,9 @@ pub enum ApiError {
     Contended(String),
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A bound on what one client may hold was reached (e.g. subscriptions on one WebSocket).
+    #[error("{0}")]
+    LimitExceeded(String),
     /// The machine runtime refused or failed the call.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
@@ -121,6 +124,7 @@ impl ApiError {
             ApiError::NoMigrationPath(_) => class(S::BAD_REQUEST, "no-migration-path", true),
             ApiError::Contended(_) => class(S::SERVICE_UNAVAILABLE, "instance-contended", true),
             ApiError::MethodNotAllowed => class(S::METHOD_NOT_ALLOWED, "method-not-allowed", true),
+            ApiError::LimitExceeded(_) => class(S::TOO_MANY_REQUESTS, "limit-exceeded", true),
             ApiError::Runtime(e) => match e {
                 RuntimeError::InvalidBundle(_) => class(S::BAD_REQUEST, "invalid-bundle", true),
                 RuntimeError::BundleTooLarge { .. } => {

@@ -6,7 +6,8 @@
 //! - [`config`]: layered settings (defaults, file, `STATEWIRE_*` env, flags) for every subcommand.
 //! - [`api`]: HTTP routes on hyper (State Backed paths), `/rt` upgrade, `/metrics`, `/healthz`.
 //! - [`auth`]: signing keys, HS256 JWT verification, scopes and the operator's admin credential.
-//! - [`session`]: one task per WebSocket connection: subscriptions, commands, pings.
+//! - [`session`]: WebSocket connections (a reader and a writer task each): subscriptions,
+//!   commands, pings.
 //! - [`registry`]: hot instances; loads each cold instance once and runs one event at a time.
 //! - [`runtime`]: wasmer host for machine modules: compiled-module cache, guest pools, limits.
 //! - [`store`]: the `Store` trait with the embedded (redb) and ScyllaDB backends.

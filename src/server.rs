@@ -8,7 +8,9 @@
 //! 1. stop accepting: `/healthz` turns 503, the listener is closed, new requests get 503;
 //! 2. connections finish the request they are serving, then close;
 //! 3. instance writes still running (they are not tied to a connection) finish;
-//! 4. the store completes its queued writes and shuts down.
+//! 4. real-time connections receive the updates those writes produced, then are closed with
+//!    1001 (going away);
+//! 5. the store completes its queued writes and shuts down.
 //!
 //! When the grace period runs out, remaining connections are dropped; the store still gets
 //! its orderly shutdown, so anything acknowledged was durable and nothing half-written is
@@ -32,6 +34,7 @@ use crate::auth::Authenticator;
 use crate::config::{Config, StoreKind};
 use crate::registry::{CommitListener, Registry};
 use crate::runtime::{Runtime, RuntimeError};
+use crate::session::RealTime;
 use crate::store::embedded::EmbeddedStore;
 use crate::store::memory::MemoryStore;
 use crate::store::scylla::ScyllaStore;
@@ -63,7 +66,7 @@ pub enum ServerError {
 pub struct Extensions {
     /// Use this store instead of opening the configured one (tests, embedding).
     pub store: Option<Arc<dyn Store>>,
-    /// Serves `/rt`.
+    /// Serves `/rt` instead of the built-in real-time sessions.
     pub realtime: Option<Arc<dyn UpgradeHandler>>,
     /// Serves `/metrics`.
     pub metrics: Option<Arc<dyn MetricsRenderer>>,
@@ -78,6 +81,8 @@ pub struct RunningServer {
     api: Arc<ApiState>,
     admin: AdminKey,
     stop_tx: watch::Sender<bool>,
+    /// The built-in real-time sessions, unless an embedder replaced them.
+    realtime: Option<RealTime>,
     acceptor: tokio::task::JoinHandle<JoinSet<()>>,
     sweeper: tokio::task::JoinHandle<()>,
 }
@@ -104,6 +109,11 @@ pub async fn start_with(config: Config, ext: Extensions) -> Result<RunningServer
     for listener in ext.listeners {
         registry.add_listener(listener);
     }
+    // Real time: the fan-out hears every commit, the sessions serve `/rt`.
+    let realtime = ext.realtime.is_none().then(|| RealTime::new(&config));
+    if let Some(rt) = &realtime {
+        registry.add_listener(Arc::new(rt.fanout().clone()));
+    }
 
     let bind_addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&bind_addr)
@@ -126,7 +136,10 @@ pub async fn start_with(config: Config, ext: Extensions) -> Result<RunningServer
         uploads,
         addr,
     );
-    api.realtime = ext.realtime;
+    api.realtime = match &realtime {
+        Some(rt) => Some(Arc::new(rt.clone())),
+        None => ext.realtime,
+    };
     api.metrics = ext.metrics;
     let api = Arc::new(api);
 
@@ -139,6 +152,7 @@ pub async fn start_with(config: Config, ext: Extensions) -> Result<RunningServer
         api,
         admin,
         stop_tx,
+        realtime,
         acceptor,
         sweeper,
     })
@@ -169,6 +183,11 @@ impl RunningServer {
 
     pub fn registry(&self) -> &Registry {
         &self.api.registry
+    }
+
+    /// The built-in real-time sessions (`None` when an embedder serves `/rt`).
+    pub fn realtime(&self) -> Option<&RealTime> {
+        self.realtime.as_ref()
     }
 
     /// The operator's admin credential (also in `admin-key.json` under the data directory).
@@ -208,6 +227,9 @@ impl RunningServer {
 
         if !self.api.registry.drain(left()).await {
             tracing::warn!("grace period over; instance writes still running");
+        }
+        if let Some(rt) = &self.realtime {
+            rt.close_all(left()).await;
         }
         self.sweeper.abort();
         self.api.store.shutdown().await?;

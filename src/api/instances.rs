@@ -63,7 +63,7 @@ pub(super) async fn create(
     Reply::json(StateView::of(&record))
 }
 
-async fn current_version(
+pub(crate) async fn current_version(
     api: &ApiState,
     machine: &MachineName,
 ) -> Result<MachineVersionId, ApiError> {

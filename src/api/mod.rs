@@ -39,13 +39,20 @@ use crate::store::Store;
 
 pub use signing::UploadSigner;
 
+// Shared with the real-time sessions, whose commands answer exactly like these routes.
+pub(crate) use instances::{current_version, normalize_event};
+pub(crate) use response::error as error_response;
+pub(crate) use views::StateView;
+
 /// The body type of every response.
 pub type Body = http_body_util::Full<Bytes>;
 
-/// Takes over a `GET /rt` request: checks it, answers `101 Switching Protocols`, and serves
-/// the connection once hyper hands it over (`hyper::upgrade::on`).
+/// Takes over a `GET /rt` request: checks it (the token may need a store read, hence async),
+/// answers `101 Switching Protocols` or an error, and serves the connection once hyper hands
+/// it over (`hyper::upgrade::on`).
+#[async_trait::async_trait]
 pub trait UpgradeHandler: Send + Sync + 'static {
-    fn upgrade(&self, request: Request<Incoming>) -> Response<Body>;
+    async fn upgrade(&self, api: Arc<ApiState>, request: Request<Incoming>) -> Response<Body>;
 }
 
 /// Renders the Prometheus text exposition for `GET /metrics`.

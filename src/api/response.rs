@@ -82,7 +82,7 @@ pub(super) fn empty(status: StatusCode) -> Response<Body> {
 }
 
 /// `{error, code, parameter?}` with the error's status.
-pub(super) fn error(e: &ApiError) -> Response<Body> {
+pub(crate) fn error(e: &ApiError) -> Response<Body> {
     json(e.class().status, &e.body())
 }
 

@@ -177,7 +177,7 @@ pub(super) async fn dispatch(
     match route {
         Route::Healthz => Ok(health(api)),
         Route::Metrics => Ok(metrics(api)),
-        Route::RealTime => Ok(real_time(api, request)),
+        Route::RealTime => Ok(real_time(api, request).await),
         Route::Upload => Ok(upload::receive(api, request).await?.into_response()),
         Route::Api(route) => {
             let principal = authenticate(api, &request, route.scope(&method)).await?;
@@ -274,9 +274,9 @@ fn metrics(api: &ApiState) -> Response<Body> {
     }
 }
 
-fn real_time(api: &ApiState, request: Request<Incoming>) -> Response<Body> {
+async fn real_time(api: &Arc<ApiState>, request: Request<Incoming>) -> Response<Body> {
     match &api.realtime {
-        Some(handler) => handler.upgrade(request),
+        Some(handler) => handler.upgrade(api.clone(), request).await,
         None => response::error(&ApiError::NotFound("route /rt".to_owned())),
     }
 }

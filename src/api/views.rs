@@ -10,7 +10,7 @@ use crate::store::{InstanceRecord, VersionRecord};
 /// `State`: what create, get and send-event answer. Only `context.public` leaves the server.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct StateView<'a> {
+pub(crate) struct StateView<'a> {
     pub ts: i64,
     pub state: &'a Value,
     pub public_context: Value,

@@ -29,6 +29,7 @@
 //! [websocket]
 //! ping_interval_ms = 300000
 //! ping_grace_ms = 60000
+//! stall_timeout_ms = 30000
 //! ```
 //!
 //! A `[store.scylla]` section holds the ScyllaDB settings (`nodes`, `keyspace`, …; see
@@ -39,9 +40,9 @@
 //! (comma-separated), `STATEWIRE_CALL_DEADLINE_MS`, `STATEWIRE_MEMORY_LIMIT_BYTES`,
 //! `STATEWIRE_WORKERS`, `STATEWIRE_MAX_CONTEXT_BYTES`, `STATEWIRE_MAX_HOT_INSTANCES`,
 //! `STATEWIRE_IDLE_EVICT_MS`, `STATEWIRE_WS_PING_INTERVAL_MS`, `STATEWIRE_WS_PING_GRACE_MS`,
-//! `STATEWIRE_SHUTDOWN_GRACE_MS`, and the `STATEWIRE_SCYLLA_*` variables of
-//! [`ScyllaConfig::apply_env`]. `STATEWIRE_CONFIG` names the file; `STATEWIRE_LOG` is read by
-//! `serve`'s logger.
+//! `STATEWIRE_WS_STALL_TIMEOUT_MS`, `STATEWIRE_SHUTDOWN_GRACE_MS`, and the `STATEWIRE_SCYLLA_*`
+//! variables of [`ScyllaConfig::apply_env`]. `STATEWIRE_CONFIG` names the file; `STATEWIRE_LOG`
+//! is read by `serve`'s logger.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -234,6 +235,9 @@ impl Default for RegistryLimits {
 pub struct WebSocketConfig {
     pub ping_interval_ms: u64,
     pub ping_grace_ms: u64,
+    /// How long one write to a client may stay blocked (the client stopped reading) before
+    /// the connection is closed as a slow consumer (close code 4008).
+    pub stall_timeout_ms: u64,
 }
 
 impl Default for WebSocketConfig {
@@ -241,6 +245,7 @@ impl Default for WebSocketConfig {
         Self {
             ping_interval_ms: 5 * 60 * 1000,
             ping_grace_ms: 60 * 1000,
+            stall_timeout_ms: 30 * 1000,
         }
     }
 }
@@ -270,6 +275,7 @@ pub const ENV_VARS: &[&str] = &[
     "STATEWIRE_IDLE_EVICT_MS",
     "STATEWIRE_WS_PING_INTERVAL_MS",
     "STATEWIRE_WS_PING_GRACE_MS",
+    "STATEWIRE_WS_STALL_TIMEOUT_MS",
     "STATEWIRE_SHUTDOWN_GRACE_MS",
 ];
 
@@ -366,6 +372,9 @@ impl Config {
             "STATEWIRE_WS_PING_GRACE_MS" => {
                 self.websocket.ping_grace_ms = parse_num(&value).map_err(bad)?
             }
+            "STATEWIRE_WS_STALL_TIMEOUT_MS" => {
+                self.websocket.stall_timeout_ms = parse_num(&value).map_err(bad)?
+            }
             "STATEWIRE_SHUTDOWN_GRACE_MS" => {
                 self.shutdown_grace_ms = parse_num(&value).map_err(bad)?
             }
@@ -408,6 +417,9 @@ impl Config {
         }
         if self.runtime.call_deadline_ms == 0 {
             return invalid("runtime.call_deadline_ms must be positive");
+        }
+        if self.websocket.stall_timeout_ms == 0 {
+            return invalid("websocket.stall_timeout_ms must be positive");
         }
         if self.registry.max_hot_instances == 0 {
             return invalid("registry.max_hot_instances must be at least 1");
