@@ -60,6 +60,27 @@ impl Fixture {
         out
     }
 
+    /// `smply machines create -m toggle --js <built quick-start> --skip-validation`: the new
+    /// version's id.
+    fn deploy_quickstart(&self) -> String {
+        let bundle = self.built_toggle();
+        let created = self.smply.json(&[
+            "machines",
+            "create",
+            "-m",
+            "toggle",
+            "--js",
+            bundle.to_str().unwrap(),
+            "--skip-validation",
+        ]);
+        assert_eq!(created["name"], "toggle", "{created}");
+        let version = created["currentVersion"]["machineVersionId"]
+            .as_str()
+            .expect("the new version's id");
+        assert!(version.starts_with("ver_"), "{created}");
+        version.to_owned()
+    }
+
     /// A project holding a copy of the quick-start source next to the installed packages,
     /// so that a build that bundles xstate in can resolve it.
     fn toggle_project(&self) -> PathBuf {
@@ -117,22 +138,7 @@ fn ids_of(list: &Value, field: &str) -> Vec<String> {
 fn smply_deploys_the_quickstart_and_the_official_client_drives_it() {
     common::within(Duration::from_secs(240), || {
         let f = Fixture::start();
-        let bundle = f.built_toggle();
-        let created = f.smply.json(&[
-            "machines",
-            "create",
-            "-m",
-            "toggle",
-            "--js",
-            bundle.to_str().unwrap(),
-            "--skip-validation",
-        ]);
-        assert_eq!(created["name"], "toggle", "{created}");
-        let version = created["currentVersion"]["machineVersionId"]
-            .as_str()
-            .expect("the new version's id");
-        assert!(version.starts_with("ver_"), "{created}");
-
+        let version = f.deploy_quickstart();
         let key = f.create_key("prod", "production");
         let run = f.client_script("client-http.mjs", &key);
         assert!(run.stdout.contains("# 11 passed, 0 failed"), "{run}");
@@ -143,7 +149,7 @@ fn smply_deploys_the_quickstart_and_the_official_client_drives_it() {
             .json(&["instances", "get", "-m", "toggle", "-i", "user-123"]);
         assert_eq!(admin["state"], "on", "{admin}");
         assert_eq!(admin["context"], json!({"public": {"toggleCount": 1}}));
-        assert_eq!(admin["machineVersion"]["id"], version);
+        assert_eq!(admin["machineVersion"]["id"], version.as_str());
         let history = f.smply.json(&[
             "instances",
             "list-transitions",
@@ -379,5 +385,16 @@ fn smply_commands_for_features_we_do_not_serve_get_not_found() {
         for args in commands {
             f.smply.run(args).fails_with("NotFoundError (not-found)");
         }
+    });
+}
+
+#[test]
+fn the_official_client_subscribes_over_the_websocket() {
+    common::within(Duration::from_secs(240), || {
+        let f = Fixture::start();
+        f.deploy_quickstart();
+        let key = f.create_key("prod", "production");
+        let run = f.client_script("client-ws.mjs", &key);
+        assert!(run.stdout.contains("# 5 passed, 0 failed"), "{run}");
     });
 }
