@@ -1,8 +1,10 @@
 // Loaded with `node --import` before smply or a test script runs: every outgoing TCP or TLS
-// connection must go to a loopback address, so that nothing here can ever reach a hosted
-// service (smply's defaults name api.statebacked.dev and a Supabase project). A refused
-// connection throws in the caller and prints one line starting with REFUSED_PREFIX on stderr,
-// which the Rust test checks for.
+// connection must go to a loopback address, and no other name may be looked up, so that
+// nothing here can ever reach a hosted service (smply's defaults name api.statebacked.dev and
+// a Supabase project). A refusal throws in the caller (or fails its callback) and prints one
+// line starting with REFUSED_PREFIX on stderr, which the Rust test checks for.
+import dns from "node:dns";
+import { syncBuiltinESMExports } from "node:module";
 import net from "node:net";
 
 export const REFUSED_PREFIX = "loopback-only: refused";
@@ -25,12 +27,45 @@ function targetHost(args) {
   return String(first);
 }
 
+function isLoopback(host) {
+  return LOOPBACK_HOSTS.has(String(host).toLowerCase());
+}
+
+function refusal(what, host) {
+  process.stderr.write(`${REFUSED_PREFIX} ${what} ${host}\n`);
+  return new Error(`loopback-only: ${what} ${host} is not allowed`);
+}
+
 const connect = net.Socket.prototype.connect;
 net.Socket.prototype.connect = function connectToLoopbackOnly(...args) {
   const host = targetHost(args);
-  if (host !== null && !LOOPBACK_HOSTS.has(String(host).toLowerCase())) {
-    process.stderr.write(`${REFUSED_PREFIX} a connection to ${host}\n`);
-    throw new Error(`loopback-only: connections to ${host} are not allowed`);
+  if (host !== null && !isLoopback(host)) {
+    throw refusal("a connection to", host);
   }
   return connect.apply(this, args);
 };
+
+const lookup = dns.lookup;
+dns.lookup = function lookupLoopbackOnly(host, ...rest) {
+  if (!isLoopback(host)) {
+    const callback = rest.at(-1);
+    const error = refusal("a name lookup of", host);
+    if (typeof callback === "function") {
+      process.nextTick(callback, error);
+      return undefined;
+    }
+    throw error;
+  }
+  return lookup.call(this, host, ...rest);
+};
+
+const lookupPromise = dns.promises.lookup;
+dns.promises.lookup = function lookupLoopbackOnly(host, ...rest) {
+  if (!isLoopback(host)) {
+    return Promise.reject(refusal("a name lookup of", host));
+  }
+  return lookupPromise.call(this, host, ...rest);
+};
+
+// `import { lookup } from "node:dns"` must see the guarded functions too.
+syncBuiltinESMExports();
