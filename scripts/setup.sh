@@ -6,7 +6,9 @@
 # - the Debian package prometheus, for the metrics test (tests/metrics_prometheus.rs), which
 #   starts its own Prometheus on loopback; the system service is never started;
 # - the Rust target wasm32-wasip1;
-# - the npm packages of guest/js (pinned by its package-lock.json).
+# - the npm packages of guest/js (pinned by its package-lock.json);
+# - the npm packages of tests/compat: smply, @statebacked/client and @statebacked/token, which
+#   the compatibility tests run against the server (pinned by its package-lock.json).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -66,4 +68,13 @@ if [ ! -f "$js/node_modules/.package-lock.json" ] ||
   [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
   echo "setup: installing the npm packages of guest/js"
   (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+compat="$repo/tests/compat"
+if [ ! -f "$compat/node_modules/.package-lock.json" ] ||
+  [ "$compat/package-lock.json" -nt "$compat/node_modules/.package-lock.json" ]; then
+  echo "setup: installing the npm packages of tests/compat"
+  # Install scripts are skipped: esbuild's only checks its binary, and the one of smply's
+  # dependency @deepkit/type-compiler would rewrite the installed TypeScript.
+  (cd "$compat" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi

@@ -6,7 +6,7 @@
 //! once on this server, delete through [`crate::auth::Authenticator::delete_key`], which also
 //! drops the key from the verification cache.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::clock::now_ms;
 
 use base64::Engine as _;
 use rand::RngCore as _;
@@ -143,46 +143,8 @@ pub fn key_info(record: &KeyRecord) -> KeyInfo {
         id: record.id.clone(),
         name: record.name.clone(),
         scopes: record.scopes.clone(),
-        created_at: iso8601_ms(record.created_at_ms),
+        created_at: crate::clock::rfc3339_ms(record.created_at_ms),
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for milliseconds since the Unix epoch (proleptic Gregorian, UTC).
-pub fn iso8601_ms(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let ms_of_day = ms.rem_euclid(86_400_000);
-    let (year, month, day) = civil_date(days);
-    let (h, rem) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
-    let (m, rem) = (rem / 60_000, rem % 60_000);
-    let (s, milli) = (rem / 1_000, rem % 1_000);
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
-}
-
-/// Year, month (1–12) and day (1–31) of the day `days` after 1970-01-01.
-fn civil_date(days: i64) -> (i64, i64, i64) {
-    // Count from 0000-03-01 so that leap days fall at the end of each 400-year era's years.
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
@@ -203,15 +165,6 @@ mod tests {
         let key = mint_key("k".into(), vec!["state.read".into()]);
         let tail = key.id.as_str().strip_prefix("sbk_").unwrap();
         assert_eq!(tail.len(), 22);
-    }
-
-    #[test]
-    fn dates_format_like_to_iso_string() {
-        assert_eq!(iso8601_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(iso8601_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
-        assert_eq!(iso8601_ms(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
-        assert_eq!(iso8601_ms(-1), "1969-12-31T23:59:59.999Z");
     }
 
     #[test]

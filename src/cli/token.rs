@@ -13,8 +13,9 @@ use anyhow::Context as _;
 use serde_json::{json, Value};
 
 use statewire::auth::admin::{self, AdminKey};
-use statewire::auth::keys::{self, iso8601_ms};
+use statewire::auth::keys;
 use statewire::auth::sign::{self, SignOptions, SignedToken};
+use statewire::clock::rfc3339_ms;
 use statewire::ids::KeyId;
 
 /// Default data directory, shared with `statewire serve`.
@@ -104,7 +105,7 @@ pub fn smply_login(args: SmplyLoginArgs) -> anyhow::Result<()> {
         "wrote {} (admin token of key {}, valid until {})",
         path.display(),
         admin.id,
-        iso8601_ms(signed.expires_at_s as i64 * 1000)
+        rfc3339_ms(signed.expires_at_s as i64 * 1000)
     );
     println!(
         "smply now acts as this server's operator; give it the server's address on each call:"
@@ -133,7 +134,7 @@ fn sign_with(
 /// The session object smply keeps for its login provider: it sends `access_token` as the
 /// bearer and only refreshes once `expires_at` has passed, so the admin token's expiry is used.
 fn smply_session(admin: &AdminKey, signed: &SignedToken) -> Value {
-    let now = keys::iso8601_ms(signed.issued_at_s as i64 * 1000);
+    let now = rfc3339_ms(signed.issued_at_s as i64 * 1000);
     json!({
         "access_token": signed.token,
         "token_type": "bearer",

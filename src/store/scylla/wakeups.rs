@@ -16,7 +16,6 @@
 //! change of wake time, not once per event.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::future::try_join_all;
 use parking_lot::Mutex;
@@ -121,12 +120,7 @@ pub(super) fn scan_window(
     })
 }
 
-pub(super) fn now_ms() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-}
+pub(super) use crate::clock::now_ms;
 
 /// The entries this process wrote: instance → (wake time, time it was stored under).
 #[derive(Default)]
