@@ -188,6 +188,7 @@ impl Subscription {
         // The slot lock is released before the topic's is taken: publishing holds the topic's
         // lock while it takes slot locks, so the reverse order here could deadlock.
         let frames = self.frames_for(&update, initial, diffs, sent);
+        // A full frame is a clone of the update's shared `full` bytes; a patch never is.
         let full = frames
             .iter()
             .filter(|f| f.as_ptr() == update.full.as_ptr())
