@@ -6,7 +6,7 @@
 //!
 //! Conventions:
 //! - every name starts with `statewire_` and ends with its unit: `_seconds`, `_bytes`, `_ops`,
-//!   or `_total` for counters;
+//!   or `_total` for counters; gauges of live things are plain counts and carry no suffix;
 //! - label values come from small closed sets (enums here, route patterns, status codes); no
 //!   instance name is ever a label, and machine names go through [`labels::machine`], which
 //!   gives the first [`labels::MACHINE_LABELS_MAX`] distinct machines their own value and folds
