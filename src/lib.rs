@@ -13,6 +13,7 @@
 //! - [`store`]: the `Store` trait with the embedded (redb) and ScyllaDB backends.
 //! - [`fanout`]: subscriber sets per instance; each change serialized once, pushed to all.
 //! - [`timers`]: durable delayed events, re-armed on restart.
+//! - [`effects`]: host operations machine code asks for: `fetch` under an address policy, `sleep`.
 //! - [`metrics`]: typed helpers over the `metrics` facade and the Prometheus exporter.
 //! - [`error`]: the one map from internal errors to HTTP status, error code and WS error.
 //! - [`ids`]: newtypes for every name and id that crosses a module boundary.
@@ -22,6 +23,7 @@ pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod effects;
 pub mod error;
 pub mod fanout;
 pub mod ids;

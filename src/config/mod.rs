@@ -33,7 +33,8 @@
 //! ```
 //!
 //! A `[store.scylla]` section holds the ScyllaDB settings (`nodes`, `keyspace`, …; see
-//! [`ScyllaConfig`]).
+//! [`ScyllaConfig`]). An `[effects.fetch]` section bounds machines' `fetch` calls (see
+//! [`FetchConfig`]).
 //!
 //! Environment variables (see [`ENV_VARS`]): `STATEWIRE_HOST`, `STATEWIRE_PORT`,
 //! `STATEWIRE_DATA_DIR`, `STATEWIRE_STORE`, `STATEWIRE_PUBLIC_URL`, `STATEWIRE_CORS_ORIGINS`
@@ -41,13 +42,18 @@
 //! `STATEWIRE_WORKERS`, `STATEWIRE_MAX_CONTEXT_BYTES`, `STATEWIRE_MAX_HOT_INSTANCES`,
 //! `STATEWIRE_IDLE_EVICT_MS`, `STATEWIRE_WS_PING_INTERVAL_MS`, `STATEWIRE_WS_PING_GRACE_MS`,
 //! `STATEWIRE_WS_STALL_TIMEOUT_MS`, `STATEWIRE_SHUTDOWN_GRACE_MS`, and the `STATEWIRE_SCYLLA_*`
-//! variables of [`ScyllaConfig::apply_env`]. `STATEWIRE_CONFIG` names the file; `STATEWIRE_LOG`
+//! variables of [`ScyllaConfig::apply_env`], and the `STATEWIRE_FETCH_*` ones of
+//! [`FETCH_ENV_VARS`]. `STATEWIRE_CONFIG` names the file; `STATEWIRE_LOG`
 //! is read by `serve`'s logger.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+mod fetch;
+
+pub use fetch::{FetchConfig, FETCH_ENV_VARS, MAX_REDIRECTS_LIMIT};
 
 use crate::runtime::RuntimeConfig;
 use crate::store::scylla::{ScyllaConfig, ScyllaConfigError};
@@ -98,6 +104,7 @@ pub struct Config {
     pub runtime: RuntimeLimits,
     pub registry: RegistryLimits,
     pub websocket: WebSocketConfig,
+    pub effects: EffectsConfig,
 }
 
 impl Default for Config {
@@ -113,6 +120,7 @@ impl Default for Config {
             runtime: RuntimeLimits::default(),
             registry: RegistryLimits::default(),
             websocket: WebSocketConfig::default(),
+            effects: EffectsConfig::default(),
         }
     }
 }
@@ -250,6 +258,13 @@ impl Default for WebSocketConfig {
     }
 }
 
+/// What machines' effects may do outside the instance.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EffectsConfig {
+    pub fetch: FetchConfig,
+}
+
 /// Values given as command-line flags; the last layer.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overrides {
@@ -378,7 +393,7 @@ impl Config {
             "STATEWIRE_SHUTDOWN_GRACE_MS" => {
                 self.shutdown_grace_ms = parse_num(&value).map_err(bad)?
             }
-            _ => return Ok(false),
+            _ => return self.effects.fetch.apply_var(var, &value).map_err(bad),
         }
         Ok(true)
     }
@@ -424,6 +439,10 @@ impl Config {
         if self.registry.max_hot_instances == 0 {
             return invalid("registry.max_hot_instances must be at least 1");
         }
+        self.effects
+            .fetch
+            .validate()
+            .map_err(ConfigError::Invalid)?;
         if self.store.kind == StoreKind::Scylla {
             self.store.scylla.validate()?;
         }

@@ -24,6 +24,7 @@
 pub mod events;
 mod exporter;
 pub mod fanout;
+pub mod fetch;
 mod guard;
 pub mod http;
 pub mod labels;
@@ -43,6 +44,7 @@ pub fn all_names() -> Vec<&'static str> {
         fanout::NAMES,
         runtime::NAMES,
         store::NAMES,
+        fetch::NAMES,
     ]
     .concat()
 }
@@ -57,6 +59,7 @@ fn describe_all() {
     fanout::describe();
     runtime::describe();
     store::describe();
+    fetch::describe();
 }
 
 /// Bucket upper bounds for durations: 100 µs to 10 s, about three per decade. A guest call is
