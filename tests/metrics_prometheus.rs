@@ -18,9 +18,10 @@ use http_support::{machines, within, TestServer};
 use metrics_support::prometheus::{self, Prometheus};
 use rt_support::{rt_url, WsClient};
 use serde_json::{json, Value};
-use statewire::config::StoreKind;
+use statewire::config::{FetchConfig, StoreKind};
+use statewire::effects::HostOps;
 use statewire::metrics::{
-    self, events, fanout as fm, http as hm, runtime as rm, session as wm, store as sm,
+    self, events, fanout as fm, fetch, http as hm, runtime as rm, session as wm, store as sm,
 };
 use statewire::server::Extensions;
 use tokio::task::JoinSet;
@@ -115,6 +116,7 @@ async fn drive_load(s: &TestServer, prom: &Prometheus) {
     for round in 0..2 {
         refusals(s, round).await;
         faults(s, round).await;
+        fetches(s).await;
         websocket_refusals(s).await;
         prom.wait_scrapes(2).await;
     }
@@ -249,6 +251,23 @@ async fn faults(s: &TestServer, round: usize) {
     }
 }
 
+/// A `fetch` that reaches this server's `/healthz` (allowed by address and port) and one the
+/// address policy refuses, made through the host operations machines use, in this process.
+async fn fetches(s: &TestServer) {
+    let addr = s.running().addr();
+    let url = format!("http://{addr}/healthz");
+    let allowed = HostOps::new(&FetchConfig {
+        allow: vec![addr.to_string()],
+        ..FetchConfig::default()
+    })
+    .unwrap();
+    let ok = allowed.fetch("toggle-js", &json!({ "url": url })).await;
+    assert_eq!(ok["status"], 200, "{ok}");
+    let denied = HostOps::new(&FetchConfig::default()).unwrap();
+    let refused = denied.fetch("toggle-js", &json!({ "url": url })).await;
+    assert_eq!(refused["ok"], false, "{refused}");
+}
+
 /// How a metric is expected to look after the load.
 enum Expect {
     /// `sum(increase(…))` over the test is above zero.
@@ -303,6 +322,9 @@ fn expectations() -> Vec<Expect> {
         Moved(format!("{}{{encoding=\"patch\"}}", fm::PUSHES_TOTAL)),
         Present(fm::UPDATES_CONFLATED_TOTAL),
         Present(fm::FULL_FALLBACKS_TOTAL),
+        Moved(format!("{}{{outcome=\"ok\"}}", fetch::REQUESTS_TOTAL)),
+        Moved(format!("{}{{outcome=\"refused\"}}", fetch::REQUESTS_TOTAL)),
+        count(fetch::DURATION_SECONDS),
     ];
     for outcome in ["accepted", "rejected", "timeout", "fault", "machine_error"] {
         let selector = format!("{}{{outcome=\"{outcome}\"}}", events::EVENTS_TOTAL);
