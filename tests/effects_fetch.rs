@@ -1,138 +1,18 @@
 //! `fetch` from machines against real HTTP servers on 127.0.0.1:0: results, the address
 //! policy, redirects and limits.
 
+mod fetch_support;
+
 use std::convert::Infallible;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use serde_json::{json, Value};
-use statewire::config::FetchConfig;
-use statewire::effects::HostOps;
+use fetch_support::{allow_loopback, error_of, full, ops, serve, within};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use hyper::Response;
+use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-
-type Body = BoxBody<Bytes, Infallible>;
-
-/// What a test server saw of one request.
-#[derive(Debug)]
-struct Seen {
-    method: String,
-    path: String,
-    headers: http::HeaderMap,
-    body: Bytes,
-}
-
-/// A server on 127.0.0.1:0 that answers with `handler`, reports each request on the
-/// returned channel and counts the connections it accepted.
-struct TestServer {
-    addr: SocketAddr,
-    seen_rx: mpsc::UnboundedReceiver<Seen>,
-    connections: Arc<AtomicUsize>,
-}
-
-impl TestServer {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn port(&self) -> u16 {
-        self.addr.port()
-    }
-}
-
-async fn serve<F, Fut>(handler: F) -> TestServer
-where
-    F: Fn(String) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Response<Body>> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (seen_tx, seen_rx) = mpsc::unbounded_channel();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let counted = connections.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            counted.fetch_add(1, Ordering::SeqCst);
-            let handler = handler.clone();
-            let seen_tx = seen_tx.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req: Request<Incoming>| {
-                    let handler = handler.clone();
-                    let seen_tx = seen_tx.clone();
-                    async move {
-                        let (parts, body) = req.into_parts();
-                        let body = body
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
-                        let path = parts.uri.path_and_query().unwrap().to_string();
-                        let _ = seen_tx.send(Seen {
-                            method: parts.method.to_string(),
-                            path: path.clone(),
-                            headers: parts.headers,
-                            body,
-                        });
-                        Ok::<_, Infallible>(handler(path).await)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    TestServer {
-        addr,
-        seen_rx,
-        connections,
-    }
-}
-
-fn full(status: u16, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Response<Body> {
-    let mut builder = Response::builder().status(status);
-    for (k, v) in headers {
-        builder = builder.header(*k, *v);
-    }
-    builder.body(Full::new(body.into()).boxed()).unwrap()
-}
-
-fn ops(allow: &[String], tweak: impl FnOnce(&mut FetchConfig)) -> HostOps {
-    let mut config = FetchConfig {
-        allow: allow.to_vec(),
-        ..FetchConfig::default()
-    };
-    tweak(&mut config);
-    HostOps::new(&config).unwrap()
-}
-
-fn allow_loopback() -> HostOps {
-    ops(&["127.0.0.1".to_owned()], |_| {})
-}
-
-/// Runs a test body with a deadline so a hang fails instead of blocking the suite.
-async fn within<T>(fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), fut)
-        .await
-        .expect("test took longer than 20 s")
-}
-
-fn error_of(result: &Value) -> &str {
-    assert_eq!(result["ok"], false, "expected a failure, got {result}");
-    result["error"].as_str().expect("error is a string")
-}
 
 #[tokio::test]
 async fn get_returns_json_text_with_status_headers_and_url() {
@@ -289,7 +169,7 @@ async fn loopback_is_refused_without_an_allowlist_and_never_dialled() {
             error_of(&result).starts_with("fetch to localhost refused: "),
             "{result}"
         );
-        assert_eq!(server.connections.load(Ordering::SeqCst), 0);
+        assert_eq!(server.connection_count(), 0);
     })
     .await;
 }
@@ -305,7 +185,7 @@ async fn loopback_is_reached_when_allowed_by_address_cidr_or_name() {
             (format!("127.0.0.1:{}", server.port()), server.url("/")),
             (by_name.clone(), format!("http://{by_name}/")),
         ] {
-            let result = ops(&[entry.clone()], |_| {})
+            let result = ops(std::slice::from_ref(&entry), |_| {})
                 .fetch("m", &json!({"url": url}))
                 .await;
             assert_eq!(result["body"], "hi", "{entry}: {result}");
@@ -375,8 +255,8 @@ async fn a_redirect_to_a_denied_address_is_refused() {
             error_of(&result),
             "fetch to 127.0.0.1 refused: 127.0.0.1 is a loopback address (see effects.fetch.allow)"
         );
-        assert_eq!(outer.connections.load(Ordering::SeqCst), 1);
-        assert_eq!(inner.connections.load(Ordering::SeqCst), 0);
+        assert_eq!(outer.connection_count(), 1);
+        assert_eq!(inner.connection_count(), 0);
     })
     .await;
 }
@@ -392,7 +272,7 @@ async fn a_redirect_loop_stops_at_the_limit() {
             error_of(&result),
             "more than 2 redirects (effects.fetch.max_redirects)"
         );
-        assert_eq!(server.connections.load(Ordering::SeqCst), 3);
+        assert_eq!(server.connection_count(), 3);
     })
     .await;
 }
