@@ -77,7 +77,9 @@ mod tests {
         let b = json!({"type": "cancel", "id": "b"});
         let same = [a.clone(), b.clone()];
         assert_eq!(compare(&same, &same), None);
-        assert!(compare(&[a.clone()], &same).is_some_and(|m| m.contains("#1 is missing")));
+        assert!(
+            compare(std::slice::from_ref(&a), &same).is_some_and(|m| m.contains("#1 is missing"))
+        );
         assert!(compare(&[a.clone(), b.clone(), a.clone()], &same)
             .is_some_and(|m| m.contains("#2 is extra")));
         assert!(compare(&[b.clone(), a.clone()], &same).is_some());
