@@ -46,8 +46,8 @@ pub struct ExpectedStep {
     pub context: Value,
     pub tags: Vec<String>,
     pub done: bool,
-    /// `{op: "schedule", id, delayMs, event}` and `{op: "cancel", id}`, in XState's order.
-    pub timers: Vec<Value>,
+    /// The step's whole normalized effect list, in order (see `effects::compare`).
+    pub effects: Vec<Value>,
 }
 
 /// One authorizer call and Node's answer.

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod effects;
 pub mod machines;
 
 use std::time::Duration;

@@ -4,14 +4,23 @@
 //
 //   node expected.mjs [OUT_DIR]   (default: <repo>/target/machines; writes OUT_DIR/expected.json)
 //
+// It runs the bundles build.mjs left in OUT_DIR (not the sources), so Node executes exactly the
+// code the runtime gets: inline actions named by their source text read the same on both sides.
+//
 // Semantics pinned here, shared with the runtime:
 // - the context given at creation is shallow-merged over the machine's initial context before
 //   the machine starts, so entry actions and eventless transitions already see it;
 // - v4 steps come from `machine.transition(state, event)` starting at the merged machine's
-//   `initialState`; v5 steps from `initialTransition` / `transition` (the pure API);
+//   `initialState`; v5 steps are computed as `initialTransition` / `transition` (the pure API)
+//   compute them, with a stand-in parent as in the runtime (so `sendParent` has somewhere to
+//   go), and checked against those functions;
 // - an event given as a string is the event object `{type: string}`;
-// - `timers` lists the delayed sends/raises and cancels of a step, in XState's order.
+// - `effects` is the step's whole normalized effect list (effects.mjs, after docs/machine-abi.md);
+//   a value XState draws at random is `{"$any": "string"}`;
+// - a scenario file may say `"pureOnly": "<why>"`: its machine addresses actors that do not exist
+//   under Node, so it is not also run through the interpreter.
 import { readFileSync, readdirSync, mkdirSync, writeFileSync } from "node:fs";
+import { register } from "node:module";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { isDeepStrictEqual } from "node:util";
@@ -19,6 +28,7 @@ import * as xstate4 from "xstate";
 import { SimulatedClock as SimulatedClock4 } from "xstate/lib/SimulatedClock.js";
 import * as xstate5 from "xstate5";
 import { OWN_XSTATE } from "./build.mjs";
+import { effectsV4, effectsV5, recordingSpawns, SPAWNED } from "./effects.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../..");
@@ -28,6 +38,10 @@ const readJson = (path) => JSON.parse(readFileSync(path, "utf8"));
 const plain = (value) => JSON.parse(JSON.stringify(value));
 const toEvent = (event) => (typeof event === "string" ? { type: event } : event);
 
+register(new URL("./bundle-hooks.mjs", import.meta.url), {
+  data: { "npm:xstate": import.meta.resolve("xstate"), "npm:xstate@5": import.meta.resolve("xstate5") },
+});
+
 function xstateMajor(machine) {
   // v5 machines carry `__xstatenode` too, so test for v5 first.
   if (machine instanceof xstate5.StateMachine) return 5;
@@ -35,53 +49,28 @@ function xstateMajor(machine) {
   throw new Error("default export is neither an XState v4 nor an XState v5 machine");
 }
 
-/** v4: delayed `xstate.send`/`xstate.raise` and `xstate.cancel` actions. */
-function timersV4(actions) {
-  const timers = [];
-  for (const action of actions) {
-    const delayed = action.type === "xstate.send" || action.type === "xstate.raise";
-    if (delayed && typeof action.delay === "number") {
-      timers.push({ op: "schedule", id: action.id, delayMs: action.delay, event: action.event });
-    } else if (action.type === "xstate.cancel") {
-      timers.push({ op: "cancel", id: action.sendId });
-    }
-  }
-  return plain(timers);
-}
-
-/** v5: delayed `xstate.raise`/`xstate.sendTo` and `xstate.cancel` executable actions. */
-function timersV5(actions) {
-  const timers = [];
-  for (const action of actions) {
-    const params = action.params ?? {};
-    const delayed = action.type === "xstate.raise" || action.type === "xstate.sendTo";
-    if (delayed && typeof params.delay === "number") {
-      timers.push({ op: "schedule", id: params.id, delayMs: params.delay, event: params.event });
-    } else if (action.type === "xstate.cancel") {
-      timers.push({ op: "cancel", id: params.sendId });
-    }
-  }
-  return plain(timers);
-}
-
-function runV4(machine, context, events) {
+function runV4(machine, context, events, pureOnly) {
   const merged = machine.withContext({ ...machine.context, ...context });
-  const view = (event, state) =>
+  const view = (event, state, spawned) =>
     plain({
       event,
       state: state.value,
       context: state.context,
       tags: [...state.tags],
       done: state.done,
-      timers: timersV4(state.actions),
+      effects: effectsV4(state, spawned),
     });
-  let state = merged.initialState;
-  const steps = [view(null, state)];
+  const step = (compute) => {
+    const spawned = [];
+    return [recordingSpawns(spawned, compute), spawned];
+  };
+  let [state, spawned] = step(() => merged.initialState);
+  const steps = [view(null, state, spawned)];
   for (const event of events) {
-    state = merged.transition(state, event);
-    steps.push(view(event, state));
+    [state, spawned] = step(() => merged.transition(state, event));
+    steps.push(view(event, state, spawned));
   }
-  crossCheck(steps, interpretV4(merged, events));
+  if (!pureOnly) crossCheck(steps, interpretV4(merged, events));
   return steps;
 }
 
@@ -125,7 +114,7 @@ function interpretV5(machine, events) {
 /** The pure transitions and the interpreter must agree, or the expectations mean nothing. */
 function crossCheck(steps, interpreted) {
   steps.forEach((step, i) => {
-    const { event, timers, ...pure } = step;
+    const { event, effects, ...pure } = step;
     const actual = plain(interpreted[i]);
     if (!isDeepStrictEqual(pure, actual)) {
       throw new Error(
@@ -136,7 +125,79 @@ function crossCheck(steps, interpreted) {
   });
 }
 
-function runV5(machine, context, events) {
+/** What the runtime's XState 5 actor has for a parent; `sendParent` resolves to it. */
+const STAND_IN_PARENT = Object.freeze({ id: "parent", sessionId: "parent", send() {}, _send() {} });
+
+/**
+ * One XState 5 step as `initialTransition` / `transition` compute it (an actor that is never
+ * started, a scope whose executor only collects), but with a parent, and with persistent spawns
+ * recorded where they happen among the collected actions. `snapshot` null is the initial step.
+ */
+function stepV5(machine, snapshot, event) {
+  const self = xstate5.createActor(machine);
+  self._parent = STAND_IN_PARENT;
+  const collected = [];
+  const scope = {
+    self,
+    defer: () => {},
+    id: "",
+    logger: () => {},
+    sessionId: "",
+    stopChild: () => {},
+    system: self.system,
+    emit: () => {},
+    actionExecutor: (action) => collected.push(action),
+  };
+  const spawns = { push: (effect) => collected.push({ [SPAWNED]: effect }) };
+  const next = recordingSpawns(spawns, () =>
+    snapshot === null
+      ? machine.getInitialSnapshot(scope)
+      : machine.transition(snapshot, event, scope),
+  );
+  const effects = effectsV5(collected);
+  checkAgainstPublicApi(machine, snapshot, event, [next, effects]);
+  return [next, effects];
+}
+
+/**
+ * The same step through xstate's own `initialTransition` / `transition` must give the same
+ * snapshot and effects (less persistent spawns, which only the step above records). XState's
+ * own functions have no parent to offer, so a step that sends to the parent throws there.
+ */
+function checkAgainstPublicApi(machine, snapshot, event, [next, effects]) {
+  let result;
+  try {
+    result =
+      snapshot === null
+        ? xstate5.initialTransition(machine)
+        : xstate5.transition(machine, snapshot, event);
+  } catch (error) {
+    const toParent = effects.some((effect) => effect.to?.kind === "parent");
+    if (toParent && /#_parent/.test(String(error))) return;
+    throw error;
+  }
+  const [theirs, actions] = result;
+  const mine = {
+    value: next.value,
+    context: next.context,
+    status: next.status,
+    effects: effects.filter((effect) => effect.type !== "spawn-instance"),
+  };
+  const public_ = {
+    value: theirs.value,
+    context: theirs.context,
+    status: theirs.status,
+    effects: effectsV5(actions),
+  };
+  if (!isDeepStrictEqual(plain(mine), plain(public_))) {
+    throw new Error(
+      `xstate's transition and the oracle's step disagree after ${JSON.stringify(event)}:\n` +
+        `  transition: ${JSON.stringify(public_)}\n  oracle:     ${JSON.stringify(mine)}`,
+    );
+  }
+}
+
+function runV5(machine, context, events, pureOnly) {
   const initial = machine.config.context;
   const mergedContext =
     typeof initial === "function"
@@ -146,22 +207,22 @@ function runV5(machine, context, events) {
     { ...machine.config, context: mergedContext },
     machine.implementations,
   );
-  const view = (event, [snapshot, actions]) =>
+  const view = (event, [snapshot, effects]) =>
     plain({
       event,
       state: snapshot.value,
       context: snapshot.context,
       tags: [...snapshot.tags],
       done: snapshot.status === "done",
-      timers: timersV5(actions),
+      effects,
     });
-  let result = xstate5.initialTransition(merged);
+  let result = stepV5(merged, null, null);
   const steps = [view(null, result)];
   for (const event of events) {
-    result = xstate5.transition(merged, result[0], event);
+    result = stepV5(merged, result[0], event);
     steps.push(view(event, result));
   }
-  crossCheck(steps, interpretV5(merged, events));
+  if (!pureOnly) crossCheck(steps, interpretV5(merged, events));
   return steps;
 }
 
@@ -209,10 +270,10 @@ function probe(module, scenario, steps, spec) {
 }
 
 async function expectMachine(name) {
-  const module = await import(pathToFileURL(join(here, "src", `${name}.js`)).href);
+  const module = await import(pathToFileURL(join(outDir, `${name}.js`)).href);
   const machine = module.default;
   const major = xstateMajor(machine);
-  const { scenarios } = readJson(join(here, "scenarios", `${name}.json`));
+  const { scenarios, pureOnly } = readJson(join(here, "scenarios", `${name}.json`));
   const run = major === 4 ? runV4 : runV5;
   return {
     name,
@@ -224,7 +285,7 @@ async function expectMachine(name) {
     scenarios: scenarios.map((scenario) => {
       const context = scenario.context ?? {};
       const events = (scenario.events ?? []).map(toEvent);
-      const steps = run(machine, context, events);
+      const steps = run(machine, context, events, pureOnly);
       return {
         name: scenario.name,
         instance: scenario.instance,

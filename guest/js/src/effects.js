@@ -63,11 +63,8 @@ export function logEffect(label, value) {
 }
 
 export function execEffect(name) {
-  let action = typeof name === 'string' && name ? name : '(anonymous)';
-  if (action.length > MAX_ACTION_NAME_CHARS) {
-    action = `${action.slice(0, MAX_ACTION_NAME_CHARS)}…`;
-  }
-  return { type: 'exec', action };
+  const action = typeof name === 'string' && name ? name : '(anonymous)';
+  return { type: 'exec', action: action.slice(0, MAX_ACTION_NAME_CHARS) };
 }
 
 /**

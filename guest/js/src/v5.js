@@ -218,8 +218,19 @@ function effectOf(action, self, parent) {
       // Other built-ins (`emit`, …) have nothing for the host to do.
       return typeof action.type === 'string' && action.type.startsWith('xstate.')
         ? null
-        : execEffect(action.type);
+        : execEffect(inlineName(action));
   }
+}
+
+/**
+ * XState 5 types a nameless inline action `(anonymous)`; like XState 4 does, name it by its
+ * source text instead, so the host can tell such actions apart.
+ */
+function inlineName(action) {
+  if (action.type === '(anonymous)' && typeof action.exec === 'function') {
+    return action.exec.name || String(action.exec);
+  }
+  return action.type;
 }
 
 function startOf(ref) {

@@ -107,7 +107,8 @@ describe('xstate 5 machines', () => {
     assert.equal(later.delay, 250);
     assert.deepEqual(later.event, { type: 'SELF_LATER' });
     assert.equal(typeof later.id, 'string');
-    assert.deepEqual(await effectsOf({ type: 'NOW' }), [{ type: 'exec', action: '(anonymous)' }]);
+    // A nameless inline action is named by its (minified) source text.
+    assert.deepEqual(await effectsOf({ type: 'NOW' }), [{ type: 'exec', action: '()=>{}' }]);
   });
 
   test('after timers and invokes start on entry and stop on exit', TIMEOUT, async () => {
