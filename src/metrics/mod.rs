@@ -30,6 +30,7 @@ pub mod labels;
 pub mod runtime;
 pub mod session;
 pub mod store;
+pub mod timers;
 
 pub use exporter::{install, Exporter, MetricsError, CONTENT_TYPE};
 pub use guard::LiveGauge;
@@ -43,6 +44,7 @@ pub fn all_names() -> Vec<&'static str> {
         fanout::NAMES,
         runtime::NAMES,
         store::NAMES,
+        timers::NAMES,
     ]
     .concat()
 }
@@ -57,6 +59,7 @@ fn describe_all() {
     fanout::describe();
     runtime::describe();
     store::describe();
+    timers::describe();
 }
 
 /// Bucket upper bounds for durations: 100 µs to 10 s, about three per decade. A guest call is
