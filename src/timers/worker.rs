@@ -24,6 +24,7 @@ pub(super) async fn run(
 ) {
     let deliveries = Arc::new(Semaphore::new(MAX_CONCURRENT_DELIVERIES));
     let mut next_scan = now_ms();
+    tracing::debug!("timer worker started");
     loop {
         let now = now_ms();
         if now >= next_scan {

@@ -179,6 +179,7 @@ pub async fn transitions(
 /// never early, and at most [`LATE_MS`] late (both times are the server's commit times).
 pub fn assert_on_time(armed_ms: i64, delay_ms: i64, fired_ms: i64) {
     let lag = fired_ms - (armed_ms + delay_ms);
+    println!("delivered {lag}ms after the due time");
     assert!(lag >= 0, "delivered {}ms early", -lag);
     assert!(lag <= LATE_MS, "delivered {lag}ms late");
 }
