@@ -71,9 +71,20 @@ async fn a_timer_whose_guard_throws_is_tried_five_times_then_dropped() {
     .await;
 }
 
+/// The value of one series in the Prometheus text, 0 when absent.
+fn series(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 #[tokio::test]
 async fn the_scheduler_spaces_attempts_by_the_retry_interval() {
     within(120, async {
+        let exporter = statewire::metrics::install().expect("the recorder installs");
+        let dropped = r#"statewire_effects_dropped_total{kind="timer"}"#;
+        let failed = r#"statewire_effect_delivery_failures_total{kind="timer"}"#;
+        let before = exporter.render();
         let s = server().await;
         deploy(&s, "throws", THROWS).await;
         create(&s, "throws", "auto").await;
@@ -107,6 +118,10 @@ async fn the_scheduler_spaces_attempts_by_the_retry_interval() {
         );
         assert_eq!(state(&s, "throws", "auto").await, "a");
         assert!(history(&s, "throws", "auto").await.is_empty());
+        // Other tests of this binary may drop timers too, so these are lower bounds.
+        let after = exporter.render();
+        assert!(series(&after, dropped) - series(&before, dropped) >= 1.0);
+        assert!(series(&after, failed) - series(&before, failed) >= 5.0);
         s.shutdown().await;
     })
     .await;
