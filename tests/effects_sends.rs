@@ -8,7 +8,7 @@ mod http_support;
 
 use std::time::{Duration, Instant};
 
-use effects_support::machines::{KID, PARENT};
+use effects_support::machines::{KID, KID_V5, PARENT};
 use effects_support::{
     context, create, deploy, effects, history, key, record, send, send_ok, server, server_with,
     wait_for_state, RETRY_MS,
@@ -39,52 +39,58 @@ async fn wait_until_created(s: &TestServer, machine: &str, instance: &str) {
 
 #[tokio::test]
 async fn a_persistent_child_is_spawned_and_its_send_parent_reaches_the_parent() {
-    within(180, async {
-        let s = server().await;
-        deploy(&s, "parent", PARENT).await;
-        deploy(&s, "kid", KID).await;
-        create(&s, "parent", "p-1").await;
-        assert_eq!(
-            send_ok(&s, "parent", "p-1", json!({"type": "SPAWN"})).await,
-            "waiting"
-        );
+    within(180, spawn_and_hear_back(KID)).await;
+}
 
-        wait_until_created(&s, "kid", "kid-1").await;
-        assert_eq!(context(&s, "kid", "kid-1").await["greeting"], "hi");
-        let kid = record(s.store().as_ref(), "kid", "kid-1").await;
-        assert_eq!(
-            kid.effects.parent,
-            Some(key("parent", "p-1")),
-            "the parent is durable"
-        );
+#[tokio::test]
+async fn an_xstate_5_child_reaches_its_parent_with_send_parent() {
+    within(180, spawn_and_hear_back(KID_V5)).await;
+}
 
-        // The parent sends to the child by its reference; the child answers its parent.
-        send_ok(&s, "parent", "p-1", json!({"type": "POKE"})).await;
-        wait_for_state(&s, "kid", "kid-1", &json!("greeted"), SETTLED).await;
-        wait_for_state(&s, "parent", "p-1", &json!("greeted"), SETTLED).await;
-        assert_eq!(context(&s, "parent", "p-1").await["from"], "hi");
-        assert_eq!(
-            history(&s, "parent", "p-1").await,
-            ["SPAWN", "POKE", "HELLO"]
-        );
-        assert_eq!(history(&s, "kid", "kid-1").await, ["GREET"]);
+async fn spawn_and_hear_back(kid_code: &str) {
+    let s = server().await;
+    deploy(&s, "parent", PARENT).await;
+    deploy(&s, "kid", kid_code).await;
+    create(&s, "parent", "p-1").await;
+    assert_eq!(
+        send_ok(&s, "parent", "p-1", json!({"type": "SPAWN"})).await,
+        "waiting"
+    );
 
-        // Only the child may say HELLO: the same event from a user is refused.
-        let r = send(&s, "parent", "p-1", json!({"type": "HELLO", "from": "me"})).await;
-        assert_eq!(r.status, 403, "{:?}", r.body);
-        assert_eq!(r.code(), "rejected-by-machine-authorizer");
+    wait_until_created(&s, "kid", "kid-1").await;
+    assert_eq!(context(&s, "kid", "kid-1").await["greeting"], "hi");
+    let kid = record(s.store().as_ref(), "kid", "kid-1").await;
+    assert_eq!(
+        kid.effects.parent,
+        Some(key("parent", "p-1")),
+        "the parent is durable"
+    );
 
-        let parent = effects(s.store().as_ref(), "parent", "p-1").await;
-        assert!(parent.outbox.is_empty() && parent.wake_at_ms.is_none());
-        assert_eq!(parent.received.len(), 1, "{:?}", parent.received);
-        assert!(parent.received[0].starts_with("kid/kid-1#"));
-        assert!(effects(s.store().as_ref(), "kid", "kid-1")
-            .await
-            .outbox
-            .is_empty());
-        s.shutdown().await;
-    })
-    .await;
+    // The parent sends to the child by its reference; the child answers its parent.
+    send_ok(&s, "parent", "p-1", json!({"type": "POKE"})).await;
+    wait_for_state(&s, "kid", "kid-1", &json!("greeted"), SETTLED).await;
+    wait_for_state(&s, "parent", "p-1", &json!("greeted"), SETTLED).await;
+    assert_eq!(context(&s, "parent", "p-1").await["from"], "hi");
+    assert_eq!(
+        history(&s, "parent", "p-1").await,
+        ["SPAWN", "POKE", "HELLO"]
+    );
+    assert_eq!(history(&s, "kid", "kid-1").await, ["GREET"]);
+
+    // Only the child may say HELLO: the same event from a user is refused.
+    let r = send(&s, "parent", "p-1", json!({"type": "HELLO", "from": "me"})).await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    assert_eq!(r.code(), "rejected-by-machine-authorizer");
+
+    let parent = effects(s.store().as_ref(), "parent", "p-1").await;
+    assert!(parent.outbox.is_empty() && parent.wake_at_ms.is_none());
+    assert_eq!(parent.received.len(), 1, "{:?}", parent.received);
+    assert!(parent.received[0].starts_with("kid/kid-1#"));
+    assert!(effects(s.store().as_ref(), "kid", "kid-1")
+        .await
+        .outbox
+        .is_empty());
+    s.shutdown().await;
 }
 
 #[tokio::test]

@@ -249,3 +249,33 @@ export const allowWrite = ({ authContext }) => {
   return authContext.sub === "admin" || (!!sender && sender.machineName === "parent");
 };
 "#;
+
+/// [`KID`] written for XState 5: its `sendParent` goes to the stand-in parent the module
+/// gives every actor, which the host maps to the parent instance.
+pub const KID_V5: &str = r#"
+import { sendParent, setup } from "xstate5";
+
+export default setup({}).createMachine({
+  id: "kid",
+  initial: "born",
+  context: { greeting: "" },
+  states: {
+    born: {
+      on: {
+        GREET: {
+          target: "greeted",
+          actions: sendParent(({ context }) => ({ type: "HELLO", from: context.greeting })),
+        },
+      },
+    },
+    greeted: {},
+  },
+});
+
+export const allowRead = () => true;
+
+export const allowWrite = ({ authContext }) => {
+  const sender = authContext.stateBackedSender;
+  return authContext.sub === "admin" || (!!sender && sender.machineName === "parent");
+};
+"#;
