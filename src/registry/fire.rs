@@ -93,17 +93,28 @@ impl Inner {
         seq: u64,
     ) -> Result<TimerFire, RegistryError> {
         let _write = self.inflight.begin()?;
-        let outcome = Mutex::new(TimerFire::Stale);
+        // How the last planned write ends, and how late a first attempt came.
+        let outcome = Mutex::new((TimerFire::Stale, None));
         let result = {
             let outcome = &outcome;
             self.write_existing(key, |current| async move {
+                let first_lag_ms = current
+                    .effects
+                    .timer(id, seq)
+                    .filter(|t| t.attempts == 0)
+                    .map(|t| now_ms() - t.due_at_ms);
                 let (plan, fire) = self.plan_fire(key, &current, id, seq).await?;
-                *outcome.lock() = fire;
+                *outcome.lock() = (fire, first_lag_ms);
                 Ok(plan)
             })
             .await
         };
-        let planned = outcome.into_inner();
+        let (planned, first_lag_ms) = outcome.into_inner();
+        if let (TimerFire::Delivered { .. } | TimerFire::Failed { .. }, Some(lag)) =
+            (&planned, first_lag_ms)
+        {
+            metrics::due_lag(lag);
+        }
         let fire = match result {
             Ok(_) => planned,
             // The transition was computed but the store failed to take it: that attempt
@@ -140,9 +151,6 @@ impl Inner {
             effects.queue(forwarded(current.version + 1, &timer, to));
             let plan = effects_only_commit(key, current, effects);
             return Ok((Some(plan), TimerFire::Forwarded));
-        }
-        if timer.attempts == 0 {
-            metrics::due_lag(now - timer.due_at_ms);
         }
         match self.timer_step(key, current, effects, &timer).await {
             Ok(plan) => {

@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use super::fire::counts_as_attempt;
@@ -133,14 +134,20 @@ impl Inner {
         fates: &[(String, Fate)],
         policy: super::RetryPolicy,
     ) -> Result<(), RegistryError> {
-        self.write_existing(sender, |current| async move {
-            let effects = settle(sender, &current.effects, fates, policy);
-            if effects == current.effects {
-                return Ok(None);
-            }
-            Ok(Some(effects_only_commit(sender, &current, effects)))
-        })
-        .await?;
+        let outcome = Mutex::new(Vec::new());
+        {
+            let outcome = &outcome;
+            self.write_existing(sender, |current| async move {
+                let (effects, settled) = settle(&current.effects, fates, policy);
+                if effects == current.effects {
+                    return Ok(None);
+                }
+                *outcome.lock() = settled;
+                Ok(Some(effects_only_commit(sender, &current, effects)))
+            })
+            .await?;
+        }
+        report(sender, &outcome.into_inner());
         Ok(())
     }
 
@@ -239,14 +246,23 @@ fn resolve(to: &Value, effects: &EffectState) -> Result<InstanceKey, String> {
     }
 }
 
+/// What settling did to one message, reported once the write is durable.
+struct Settled {
+    id: String,
+    kind: Delivery,
+    /// `None` when delivered; else the attempts so far and whether it was dropped.
+    failed: Option<(u32, bool)>,
+    reason: String,
+}
+
 /// `effects` with the pass's results applied to whatever messages are still there.
 fn settle(
-    sender: &InstanceKey,
     effects: &EffectState,
     fates: &[(String, Fate)],
     policy: super::RetryPolicy,
-) -> EffectState {
+) -> (EffectState, Vec<Settled>) {
     let mut effects = effects.clone();
+    let mut settled = Vec::new();
     for (id, fate) in fates {
         let Some(message) = effects.outbox_message_mut(id) else {
             continue;
@@ -255,44 +271,67 @@ fn settle(
             OutboxKind::Send => Delivery::Send,
             OutboxKind::SpawnInstance { .. } => Delivery::Spawn,
         };
-        match fate {
-            Fate::Delivered => {
-                effects.remove_outbox(id);
-                metrics::outbox_delivered(kind);
-            }
+        let (failed, reason) = match fate {
             Fate::Deferred(until) => {
                 message.next_attempt_at_ms = Some(*until);
+                continue;
+            }
+            Fate::Delivered => {
+                effects.remove_outbox(id);
+                (None, String::new())
             }
             Fate::Failed(reason) => {
                 message.attempts += 1;
                 let attempts = message.attempts;
-                metrics::attempt_failed(kind);
-                if attempts >= policy.max_attempts {
-                    let to = message.to.to_string();
+                let dropped = attempts >= policy.max_attempts;
+                let reason = format!("{reason} (to {})", message.to);
+                if dropped {
                     effects.remove_outbox(id);
-                    metrics::dropped(kind);
-                    tracing::warn!(
-                        machine = %sender.machine,
-                        instance = %sender.instance,
-                        message = %id,
-                        to = %to,
-                        attempts,
-                        reason = %reason,
-                        "message dropped after its last attempt"
-                    );
                 } else {
                     message.next_attempt_at_ms = Some(now_ms().saturating_add(policy.interval_ms));
-                    tracing::info!(
-                        machine = %sender.machine,
-                        instance = %sender.instance,
-                        message = %id,
-                        attempts,
-                        reason = %reason,
-                        "message delivery failed; will retry"
-                    );
                 }
+                (Some((attempts, dropped)), reason)
             }
+        };
+        settled.push(Settled {
+            id: id.clone(),
+            kind,
+            failed,
+            reason,
+        });
+    }
+    (effects, settled)
+}
+
+fn report(sender: &InstanceKey, settled: &[Settled]) {
+    for s in settled {
+        let Some((attempts, dropped)) = s.failed else {
+            metrics::outbox_delivered(s.kind);
+            continue;
+        };
+        metrics::attempt_failed(s.kind);
+        if dropped {
+            metrics::dropped(s.kind);
+            tracing::warn!(
+                machine = %sender.machine,
+                instance = %sender.instance,
+                message = %s.id,
+                attempts,
+                reason = %s.reason,
+                "message dropped after its last attempt"
+            );
+        } else {
+            tracing::info!(
+                machine = %sender.machine,
+                instance = %sender.instance,
+                message = %s.id,
+                attempts,
+                reason = %s.reason,
+                "message delivery failed; will retry"
+            );
         }
     }
-    effects
 }
+
+#[cfg(test)]
+mod tests;
