@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use effects_support::machines::{KID, KID_V5, PARENT};
 use effects_support::{
     context, create, deploy, effects, history, key, record, send, send_ok, server, server_with,
-    wait_for_state, RETRY_MS,
+    transitions, wait_for_state, RETRY_MS,
 };
 use http_support::{within, TestServer};
 use serde_json::json;
@@ -91,6 +91,36 @@ async fn spawn_and_hear_back(kid_code: &str) {
         .outbox
         .is_empty());
     s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_delayed_send_to_the_parent_goes_out_when_due() {
+    within(180, async {
+        let s = server().await;
+        let slow = KID.replace(
+            "sendParent((c) => ({ type: \"HELLO\", from: c.greeting }))",
+            "sendParent((c) => ({ type: \"HELLO\", from: c.greeting }), { delay: 200 })",
+        );
+        assert_ne!(slow, KID);
+        deploy(&s, "parent", PARENT).await;
+        deploy(&s, "kid", &slow).await;
+        create(&s, "parent", "p-1").await;
+        send_ok(&s, "parent", "p-1", json!({"type": "SPAWN"})).await;
+        wait_until_created(&s, "kid", "kid-1").await;
+        send_ok(&s, "kid", "kid-1", json!({"type": "GREET"})).await;
+        let timer = effects(s.store().as_ref(), "kid", "kid-1").await.timers[0].clone();
+        assert_eq!(timer.target, Some(json!({"kind": "parent"})));
+
+        wait_for_state(&s, "parent", "p-1", &json!("greeted"), SETTLED).await;
+        let hello = transitions(s.store().as_ref(), "parent", "p-1").await[1].clone();
+        assert_eq!(hello.event, json!({"type": "HELLO", "from": "hi"}));
+        assert!(hello.created_at_ms >= timer.due_at_ms, "never early");
+        let kid = effects(s.store().as_ref(), "kid", "kid-1").await;
+        assert!(kid.timers.is_empty() && kid.outbox.is_empty(), "{kid:?}");
+        assert_eq!(kid.wake_at_ms, None);
+        s.shutdown().await;
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -51,6 +51,25 @@ async fn an_after_timer_moves_the_instance_on_time_and_leaves_nothing_behind() {
 }
 
 #[tokio::test]
+async fn an_evicted_instance_keeps_its_timer() {
+    within(120, async {
+        let s = server().await;
+        deploy(&s, "timed", TIMED).await;
+        create(&s, "timed", "cold").await;
+        let registry = s.running().registry();
+        assert!(registry.evict_idle(Duration::ZERO) >= 1);
+        assert_eq!(registry.stats().hot, 0);
+        let loads = registry.stats().loads;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(registry.stats().loads > loads, "delivering loaded it again");
+        assert_eq!(history(&s, "timed", "cold").await, [TIMED_AFTER]);
+        assert_eq!(state(&s, "timed", "cold").await, "b");
+        s.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn leaving_the_state_cancels_its_after_timer() {
     within(120, async {
         let s = server().await;
