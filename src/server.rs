@@ -7,7 +7,8 @@
 //!
 //! 1. stop accepting: `/healthz` turns 503, the listener is closed, new requests get 503;
 //! 2. connections finish the request they are serving, then close;
-//! 3. instance writes still running (they are not tied to a connection) finish;
+//! 3. timers stop waking instances; instance writes still running (they are not tied to a
+//!    connection, and include timer deliveries) finish;
 //! 4. real-time connections receive the updates those writes produced, then are closed with
 //!    1001 (going away);
 //! 5. the store completes its queued writes and shuts down.
@@ -39,6 +40,7 @@ use crate::store::embedded::EmbeddedStore;
 use crate::store::memory::MemoryStore;
 use crate::store::scylla::ScyllaStore;
 use crate::store::{Store, StoreError};
+use crate::timers::Timers;
 
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +74,10 @@ pub struct Extensions {
     pub metrics: Option<Arc<dyn MetricsRenderer>>,
     /// Told about every durable instance write.
     pub listeners: Vec<Arc<dyn CommitListener>>,
+    /// Starts no timer service: nothing is delivered unless `Registry::fire_timer` or
+    /// `Registry::deliver_due` is called. For tests that drive deliveries themselves.
+    #[doc(hidden)]
+    pub manual_timers: bool,
 }
 
 /// A server that is listening. Dropping it without [`RunningServer::shutdown`] leaves its
@@ -85,6 +91,7 @@ pub struct RunningServer {
     realtime: Option<RealTime>,
     acceptor: tokio::task::JoinHandle<JoinSet<()>>,
     sweeper: tokio::task::JoinHandle<()>,
+    timers: Option<Timers>,
 }
 
 /// Starts the server with the configured store.
@@ -106,8 +113,15 @@ pub async fn start_with(config: Config, ext: Extensions) -> Result<RunningServer
     let uploads = UploadSigner::load_or_create(store.as_ref()).await?;
     let runtime = Runtime::new(config.runtime_config())?;
     let registry = Registry::new(store.clone(), runtime.clone(), &config.registry);
+    registry.set_retry_policy((&config.effects).into());
     for listener in ext.listeners {
         registry.add_listener(listener);
+    }
+    // Timers: armed from every commit, and from the wake-up index at start.
+    let timers = (!ext.manual_timers)
+        .then(|| Timers::start(registry.clone(), store.clone(), &config.effects));
+    if let Some(timers) = &timers {
+        registry.add_listener(Arc::new(timers.clone()));
     }
     // Real time: the fan-out hears every commit, the sessions serve `/rt`.
     let realtime = ext.realtime.is_none().then(|| RealTime::new(&config));
@@ -155,6 +169,7 @@ pub async fn start_with(config: Config, ext: Extensions) -> Result<RunningServer
         realtime,
         acceptor,
         sweeper,
+        timers,
     })
 }
 
@@ -183,6 +198,11 @@ impl RunningServer {
 
     pub fn registry(&self) -> &Registry {
         &self.api.registry
+    }
+
+    /// The timer service (`None` when started with `manual_timers`).
+    pub fn timers(&self) -> Option<&Timers> {
+        self.timers.as_ref()
     }
 
     /// The built-in real-time sessions (`None` when an embedder serves `/rt`).
@@ -225,6 +245,9 @@ impl RunningServer {
             connections.abort_all();
         }
 
+        if let Some(timers) = &self.timers {
+            timers.stop();
+        }
         if !self.api.registry.drain(left()).await {
             tracing::warn!("grace period over; instance writes still running");
         }

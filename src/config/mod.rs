@@ -30,6 +30,10 @@
 //! ping_interval_ms = 300000
 //! ping_grace_ms = 60000
 //! stall_timeout_ms = 30000
+//!
+//! [effects]
+//! retry_interval_ms = 30000
+//! max_attempts = 5
 //! ```
 //!
 //! A `[store.scylla]` section holds the ScyllaDB settings (`nodes`, `keyspace`, …; see
@@ -41,7 +45,8 @@
 //! (comma-separated), `STATEWIRE_CALL_DEADLINE_MS`, `STATEWIRE_MEMORY_LIMIT_BYTES`,
 //! `STATEWIRE_WORKERS`, `STATEWIRE_MAX_CONTEXT_BYTES`, `STATEWIRE_MAX_HOT_INSTANCES`,
 //! `STATEWIRE_IDLE_EVICT_MS`, `STATEWIRE_WS_PING_INTERVAL_MS`, `STATEWIRE_WS_PING_GRACE_MS`,
-//! `STATEWIRE_WS_STALL_TIMEOUT_MS`, `STATEWIRE_SHUTDOWN_GRACE_MS`, and the `STATEWIRE_SCYLLA_*`
+//! `STATEWIRE_WS_STALL_TIMEOUT_MS`, `STATEWIRE_SHUTDOWN_GRACE_MS`,
+//! `STATEWIRE_EFFECTS_RETRY_INTERVAL_MS`, `STATEWIRE_EFFECTS_MAX_ATTEMPTS`, the `STATEWIRE_SCYLLA_*`
 //! variables of [`ScyllaConfig::apply_env`], and the `STATEWIRE_FETCH_*` ones of
 //! [`FETCH_ENV_VARS`]. `STATEWIRE_CONFIG` names the file; `STATEWIRE_LOG`
 //! is read by `serve`'s logger.
@@ -258,11 +263,28 @@ impl Default for WebSocketConfig {
     }
 }
 
-/// What machines' effects may do outside the instance.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// What machines' effects may do outside the instance, and how failed deliveries of timers,
+/// messages between instances and persistent-child creations are retried (State Backed: at
+/// most 5 attempts, ~30 s apart).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EffectsConfig {
+    /// Time from a failed delivery attempt to the next one.
+    pub retry_interval_ms: u64,
+    /// Attempts after which a timer or message is dropped (with a log line).
+    pub max_attempts: u32,
+    /// Outbound `fetch` from machines.
     pub fetch: FetchConfig,
+}
+
+impl Default for EffectsConfig {
+    fn default() -> Self {
+        Self {
+            retry_interval_ms: 30_000,
+            max_attempts: 5,
+            fetch: FetchConfig::default(),
+        }
+    }
 }
 
 /// Values given as command-line flags; the last layer.
@@ -292,6 +314,8 @@ pub const ENV_VARS: &[&str] = &[
     "STATEWIRE_WS_PING_GRACE_MS",
     "STATEWIRE_WS_STALL_TIMEOUT_MS",
     "STATEWIRE_SHUTDOWN_GRACE_MS",
+    "STATEWIRE_EFFECTS_RETRY_INTERVAL_MS",
+    "STATEWIRE_EFFECTS_MAX_ATTEMPTS",
 ];
 
 impl Config {
@@ -393,6 +417,12 @@ impl Config {
             "STATEWIRE_SHUTDOWN_GRACE_MS" => {
                 self.shutdown_grace_ms = parse_num(&value).map_err(bad)?
             }
+            "STATEWIRE_EFFECTS_RETRY_INTERVAL_MS" => {
+                self.effects.retry_interval_ms = parse_num(&value).map_err(bad)?
+            }
+            "STATEWIRE_EFFECTS_MAX_ATTEMPTS" => {
+                self.effects.max_attempts = parse_num(&value).map_err(bad)?
+            }
             _ => return self.effects.fetch.apply_var(var, &value).map_err(bad),
         }
         Ok(true)
@@ -435,6 +465,9 @@ impl Config {
         }
         if self.websocket.stall_timeout_ms == 0 {
             return invalid("websocket.stall_timeout_ms must be positive");
+        }
+        if self.effects.max_attempts == 0 {
+            return invalid("effects.max_attempts must be at least 1");
         }
         if self.registry.max_hot_instances == 0 {
             return invalid("registry.max_hot_instances must be at least 1");

@@ -99,6 +99,8 @@ fn every_listed_env_var_is_applied() {
         ("STATEWIRE_WS_PING_INTERVAL_MS", "56"),
         ("STATEWIRE_WS_PING_GRACE_MS", "78"),
         ("STATEWIRE_SHUTDOWN_GRACE_MS", "90"),
+        ("STATEWIRE_EFFECTS_RETRY_INTERVAL_MS", "50"),
+        ("STATEWIRE_EFFECTS_MAX_ATTEMPTS", "3"),
         ("STATEWIRE_LOG", "debug"),
     ]))
     .unwrap();
@@ -117,6 +119,8 @@ fn every_listed_env_var_is_applied() {
     assert_eq!(c.websocket.ping_interval_ms, 56);
     assert_eq!(c.websocket.ping_grace_ms, 78);
     assert_eq!(c.shutdown_grace_ms, 90);
+    assert_eq!(c.effects.retry_interval_ms, 50);
+    assert_eq!(c.effects.max_attempts, 3);
 }
 
 #[test]
@@ -205,4 +209,18 @@ fn runtime_settings_follow_the_limits_and_the_data_dir() {
     let r = c.runtime_config();
     assert_eq!(r.cache_dir, PathBuf::from("/var/lib/statewire/cache"));
     assert_eq!(r.call_deadline, Duration::from_millis(250));
+}
+
+#[test]
+fn the_effects_section_sets_retries_and_defaults_to_five_attempts_30_s_apart() {
+    assert_eq!(EffectsConfig::default().retry_interval_ms, 30_000);
+    assert_eq!(EffectsConfig::default().max_attempts, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(&dir, "[effects]\nretry_interval_ms = 50\n");
+    let c = Config::load(Some(&path), env(&[]), &Overrides::default()).unwrap();
+    assert_eq!(c.effects.retry_interval_ms, 50);
+    assert_eq!(c.effects.max_attempts, 5);
+    let path = write_file(&dir, "[effects]\nmax_attempts = 0\n");
+    let err = Config::load(Some(&path), env(&[]), &Overrides::default()).unwrap_err();
+    assert!(err.to_string().contains("effects.max_attempts"), "{err}");
 }

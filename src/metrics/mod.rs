@@ -31,6 +31,7 @@ pub mod labels;
 pub mod runtime;
 pub mod session;
 pub mod store;
+pub mod timers;
 
 pub use exporter::{install, Exporter, MetricsError, CONTENT_TYPE};
 pub use guard::LiveGauge;
@@ -45,6 +46,7 @@ pub fn all_names() -> Vec<&'static str> {
         runtime::NAMES,
         store::NAMES,
         fetch::NAMES,
+        timers::NAMES,
     ]
     .concat()
 }
@@ -60,6 +62,7 @@ fn describe_all() {
     runtime::describe();
     store::describe();
     fetch::describe();
+    timers::describe();
 }
 
 /// Bucket upper bounds for durations: 100 µs to 10 s, about three per decade. A guest call is

@@ -15,15 +15,24 @@
 //! Writes run on their own tokio task, so a client that disconnects mid-request cannot cancel a
 //! commit half-way; shutdown waits for them with [`Registry::drain`].
 //!
+//! Effects after commit go the same way: a step's effects are applied to the instance's
+//! effect state in the commit of the step (`effects`); a due timer is delivered as an event
+//! of the instance (`fire`); messages to other instances go through the receivers' own write
+//! paths (`outbox`); `due` acts on an instance whose wake-up time has come.
+//!
 //! Layout: `entry` (the map entry and its states), `code` (machine code cached per version),
 //! `write` (the write paths above), `evict` (the eviction policy), `listener` (commit hooks),
-//! `inflight` (tracking writes for shutdown).
+//! `inflight` (tracking writes for shutdown), `effects`, `fire`, `outbox`, `due`.
 
 mod code;
+mod due;
+pub mod effects;
 mod entry;
 mod evict;
+mod fire;
 mod inflight;
 mod listener;
+mod outbox;
 mod write;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +49,7 @@ use crate::metrics::events as metrics;
 use crate::runtime::{MachineCode, Runtime, RuntimeError};
 use crate::store::{InstanceRecord, InstanceStatus, Store, StoreError};
 
+pub use fire::{RetryPolicy, TimerFire};
 pub use listener::CommitListener;
 
 use code::CodeCache;
@@ -125,6 +135,7 @@ struct Inner {
     code: CodeCache,
     listeners: RwLock<Vec<Arc<dyn CommitListener>>>,
     inflight: Inflight,
+    retry: RwLock<RetryPolicy>,
     max_hot: usize,
     idle_evict_ms: i64,
     evicting: std::sync::atomic::AtomicBool,
@@ -144,6 +155,7 @@ impl Registry {
                 hot: DashMap::new(),
                 listeners: RwLock::new(Vec::new()),
                 inflight: Inflight::default(),
+                retry: RwLock::new(RetryPolicy::default()),
                 max_hot: limits.max_hot_instances.max(1),
                 idle_evict_ms: i64::try_from(limits.idle_evict_ms).unwrap_or(i64::MAX),
                 evicting: Default::default(),
@@ -156,6 +168,11 @@ impl Registry {
     /// Registers a hook called after every durable write; see [`CommitListener`].
     pub fn add_listener(&self, listener: Arc<dyn CommitListener>) {
         self.inner.listeners.write().push(listener);
+    }
+
+    /// How failed deliveries of timers and messages are retried from now on.
+    pub fn set_retry_policy(&self, policy: RetryPolicy) {
+        *self.inner.retry.write() = policy;
     }
 
     pub fn stats(&self) -> RegistryStats {
@@ -211,7 +228,7 @@ impl Registry {
     ) -> Result<Arc<InstanceRecord>, RegistryError> {
         let inner = self.inner.clone();
         let machine = key.machine.clone();
-        let result = spawn_write(async move { inner.create(&key, request).await }).await;
+        let result = spawn_write(async move { inner.create(&key, request, None).await }).await;
         metrics::creation_finished(&machine, &result);
         result
     }
@@ -239,6 +256,30 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         let inner = self.inner.clone();
         spawn_write(async move { inner.set_status(&key, status).await }).await
+    }
+
+    /// Delivers the timer `(id, seq)` of `key` if it is still there and due: the stored event
+    /// makes a transition (without `allowWrite`: the machine scheduled it itself) that removes
+    /// the timer and applies the new step's effects in one write. A failure counts as an
+    /// attempt (see [`TimerFire`]). Safe to call twice for one timer: one call delivers it,
+    /// the other finds it gone.
+    pub async fn fire_timer(
+        &self,
+        key: InstanceKey,
+        id: String,
+        seq: u64,
+    ) -> Result<TimerFire, RegistryError> {
+        let inner = self.inner.clone();
+        spawn_write(async move { inner.fire_timer(&key, &id, seq).await }).await
+    }
+
+    /// Delivers what is ready on `key` now (timers, then outbox messages) and answers its
+    /// next wake-up time; `None` when nothing is pending or the instance does not exist.
+    /// An error means some of it could not be tried (shutdown, store trouble, contention):
+    /// the caller tries again later.
+    pub async fn deliver_due(&self, key: InstanceKey) -> Result<Option<i64>, RegistryError> {
+        let inner = self.inner.clone();
+        spawn_write(async move { inner.deliver_due(&key).await }).await
     }
 
     /// Deletes an instance and its history; `InstanceNotFound` when there was none.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::effects::{apply_step, Applied};
 use super::entry::Held;
 use super::{CreateRequest, Inner, RegistryError, MAX_COMMIT_ATTEMPTS};
 use crate::clock::now_ms;
@@ -15,6 +16,17 @@ use crate::store::{
     TransitionRecord,
 };
 
+/// What a commit leaves for after it is durable: the step's whole effect list (for the
+/// listeners and the module's share) and what applying the host's share produced.
+#[derive(Debug, Default)]
+pub(super) struct AfterCommit {
+    pub effects: Vec<Value>,
+    pub applied: Applied,
+}
+
+/// How an instance write is made: the commit and what follows it, or nothing to write.
+pub(super) type Planned = Option<(Commit, AfterCommit)>;
+
 /// How a compare-and-set ended, once any unknown outcome has been settled.
 enum Outcome {
     Committed(Arc<InstanceRecord>),
@@ -23,15 +35,20 @@ enum Outcome {
 }
 
 impl Inner {
+    /// Creates the instance; `parent` is set when another instance spawns it as a persistent
+    /// child, and is kept in its effect state so that its sends to the parent find it.
     pub(super) async fn create(
         self: &Arc<Self>,
         key: &InstanceKey,
         request: CreateRequest,
+        parent: Option<InstanceKey>,
     ) -> Result<Arc<InstanceRecord>, RegistryError> {
         let _write = self.inflight.begin()?;
         let code = self.code.get(&key.machine, &request.version).await?;
         let mut held = self.hold(key).await;
-        let result = self.create_held(key, &mut held, &code, request).await;
+        let result = self
+            .create_held(key, &mut held, &code, request, parent)
+            .await;
         if result.is_err() && held.loaded().is_none() {
             self.retire(key, held);
         }
@@ -44,6 +61,7 @@ impl Inner {
         held: &mut Held,
         code: &crate::runtime::MachineCode,
         request: CreateRequest,
+        parent: Option<InstanceKey>,
     ) -> Result<Arc<InstanceRecord>, RegistryError> {
         if self.ensure_loaded(key, held).await?.is_some() {
             return Err(RegistryError::AlreadyExists(key.clone()));
@@ -71,6 +89,11 @@ impl Inner {
             effects,
         } = self.runtime.init(code, &input).await?;
         let now = now_ms();
+        let mut effect_state = EffectState {
+            parent,
+            ..EffectState::default()
+        };
+        let applied = apply_step(&mut effect_state, &effects, 1, now);
         let record = InstanceRecord {
             machine_version: request.version,
             desired_machine_version: None,
@@ -85,7 +108,7 @@ impl Inner {
             write_id: uuid::Uuid::new_v4(),
             created_at_ms: now,
             updated_at_ms: now,
-            effects: EffectState::default(),
+            effects: effect_state,
         };
         let commit = Commit {
             key: key.clone(),
@@ -96,7 +119,7 @@ impl Inner {
         match self.commit(held, commit).await? {
             Outcome::Committed(record) => {
                 tracing::debug!(instance = %key, "instance created");
-                self.notify(key, &record, &effects);
+                self.after_commit(key, &record, &AfterCommit { effects, applied });
                 Ok(record)
             }
             Outcome::Moved(existing) => {
@@ -116,31 +139,54 @@ impl Inner {
     ) -> Result<Arc<InstanceRecord>, RegistryError> {
         let _write = self.inflight.begin()?;
         self.write_existing(key, |current| async move {
-            if current.status == InstanceStatus::Paused {
-                return Err(RegistryError::Paused(key.clone()));
-            }
-            let code = self
-                .code
-                .get(&key.machine, &current.machine_version)
-                .await?;
-            let args = json!({
-                "type": "event",
-                "machineInstanceName": key.instance.as_str(),
-                "state": current.state,
-                "context": current.context,
-                "event": event,
-                "authContext": auth_context,
-            });
-            if !self.runtime.allow_write(&code, &args).await? {
-                return Err(RegistryError::Rejected);
-            }
-            let step = self
-                .runtime
-                .transition(&code, &current.snapshot, event)
-                .await?;
-            Ok(Some(next_commit(key, &current, step, event)))
+            self.event_step(key, &current, event, auth_context, None)
+                .await
         })
         .await
+    }
+
+    /// The write an event makes, after `allowWrite` accepts it: the transition, with the
+    /// step's effects applied in the same commit. With `delivery` (an inter-instance
+    /// message's id), a message already received writes nothing, and a new one is recorded
+    /// in the same commit, so a retried delivery is applied once.
+    pub(super) async fn event_step(
+        &self,
+        key: &InstanceKey,
+        current: &InstanceRecord,
+        event: &Value,
+        auth_context: &Value,
+        delivery: Option<&str>,
+    ) -> Result<Planned, RegistryError> {
+        if delivery.is_some_and(|id| current.effects.has_received(id)) {
+            return Ok(None);
+        }
+        if current.status == InstanceStatus::Paused {
+            return Err(RegistryError::Paused(key.clone()));
+        }
+        let code = self
+            .code
+            .get(&key.machine, &current.machine_version)
+            .await?;
+        let args = json!({
+            "type": "event",
+            "machineInstanceName": key.instance.as_str(),
+            "state": current.state,
+            "context": current.context,
+            "event": event,
+            "authContext": auth_context,
+        });
+        if !self.runtime.allow_write(&code, &args).await? {
+            return Err(RegistryError::Rejected);
+        }
+        let step = self
+            .runtime
+            .transition(&code, &current.snapshot, event)
+            .await?;
+        let mut effects = current.effects.clone();
+        if let Some(id) = delivery {
+            effects.record_received(id);
+        }
+        Ok(Some(next_commit(key, current, effects, step, event)))
     }
 
     pub(super) async fn set_status(
@@ -166,7 +212,7 @@ impl Inner {
                 next,
                 transition: None,
             };
-            Ok(Some((commit, Vec::new())))
+            Ok(Some((commit, AfterCommit::default())))
         })
         .await?;
         Ok(())
@@ -175,24 +221,24 @@ impl Inner {
     /// Holds an existing instance and commits what `attempt` makes of its current record,
     /// running `attempt` again on the newer record after each conflict (at most
     /// [`MAX_COMMIT_ATTEMPTS`] times). `attempt` answers `None` when nothing needs writing.
-    async fn write_existing<F, Fut>(
+    pub(super) async fn write_existing<F, Fut>(
         self: &Arc<Self>,
         key: &InstanceKey,
         mut attempt: F,
     ) -> Result<Arc<InstanceRecord>, RegistryError>
     where
         F: FnMut(Arc<InstanceRecord>) -> Fut,
-        Fut: std::future::Future<Output = Result<Option<(Commit, Vec<Value>)>, RegistryError>>,
+        Fut: std::future::Future<Output = Result<Planned, RegistryError>>,
     {
         let (mut held, mut current) = self.hold_existing(key).await?;
         for n in 1..=MAX_COMMIT_ATTEMPTS {
-            let Some((commit, effects)) = attempt(current.clone()).await? else {
+            let Some((commit, after)) = attempt(current.clone()).await? else {
                 return Ok(current);
             };
             match self.commit(&mut held, commit).await? {
                 Outcome::Committed(record) => {
                     tracing::debug!(instance = %key, version = record.version, attempt = n, "instance written");
-                    self.notify(key, &record, &effects);
+                    self.after_commit(key, &record, &after);
                     return Ok(record);
                 }
                 Outcome::Moved(Some(newer)) => {
@@ -264,23 +310,54 @@ impl Inner {
         }
     }
 
-    fn notify(&self, key: &InstanceKey, record: &Arc<InstanceRecord>, effects: &[Value]) {
+    /// Everything that follows a durable write, in order, while the instance is still held
+    /// (so the next write of the instance waits): the machine's `log` effects are written,
+    /// then every [`super::CommitListener`] hears of the write with the step's effect list
+    /// (the timer scheduler arms from the record's `wake_at_ms`, the fan-out pushes).
+    ///
+    /// This is where running the module's share of the effects plugs in: once the runtime
+    /// keeps the step's token in a pinned module instance, `run_effects` for that token is
+    /// called from here (after the logs, before the listeners), and what its outbox asks for
+    /// (operations, events for the instance) is handed to the service runner. Nothing here
+    /// may fail the write: it is already durable.
+    pub(super) fn after_commit(
+        &self,
+        key: &InstanceKey,
+        record: &Arc<InstanceRecord>,
+        after: &AfterCommit,
+    ) {
+        for (label, value) in &after.applied.logs {
+            tracing::info!(
+                machine = %key.machine,
+                instance = %key.instance,
+                label = label.as_deref().unwrap_or(""),
+                value = %value,
+                "machine log"
+            );
+        }
+        if after.applied.malformed > 0 {
+            tracing::debug!(instance = %key, skipped = after.applied.malformed, "malformed effects skipped");
+        }
+        crate::metrics::timers::armed(after.applied.timers_armed);
         for listener in self.listeners.read().iter() {
-            listener.on_commit(key, record, effects);
+            listener.on_commit(key, record, &after.effects);
         }
     }
 }
 
-/// The record and history entry an accepted event produces. `ts` is strictly increasing per
-/// instance even if the wall clock steps back.
-fn next_commit(
+/// The record and history entry an accepted event produces, with the step's effects applied
+/// over `effects` (the current effect state, as the caller prepared it). `ts` is strictly
+/// increasing per instance even if the wall clock steps back.
+pub(super) fn next_commit(
     key: &InstanceKey,
     current: &InstanceRecord,
+    mut effects: EffectState,
     step: Step,
     event: &Value,
-) -> (Commit, Vec<Value>) {
+) -> (Commit, AfterCommit) {
     let now = now_ms();
     let version = current.version + 1;
+    let applied = apply_step(&mut effects, &step.effects, version, now);
     let next = InstanceRecord {
         machine_version: current.machine_version.clone(),
         desired_machine_version: current.desired_machine_version.clone(),
@@ -295,8 +372,7 @@ fn next_commit(
         write_id: uuid::Uuid::new_v4(),
         created_at_ms: current.created_at_ms,
         updated_at_ms: now,
-        // Timers and outbox are kept as they were; the step's effects go to the listeners.
-        effects: current.effects.clone(),
+        effects,
     };
     let commit = Commit {
         key: key.clone(),
@@ -309,5 +385,35 @@ fn next_commit(
             state: step.state,
         }),
     };
-    (commit, step.effects)
+    let after = AfterCommit {
+        effects: step.effects,
+        applied,
+    };
+    (commit, after)
+}
+
+/// A write that changes only effect state (a failed attempt, a delivered message removed):
+/// the version moves, because it is the compare-and-set token, but `ts`, the state and the
+/// history do not. `wake_at_ms` is recomputed from what is left.
+pub(super) fn effects_only_commit(
+    key: &InstanceKey,
+    current: &InstanceRecord,
+    mut effects: EffectState,
+) -> (Commit, AfterCommit) {
+    let now = now_ms();
+    effects.wake_at_ms = effects.earliest_due_ms(now);
+    let next = InstanceRecord {
+        version: current.version + 1,
+        write_id: uuid::Uuid::new_v4(),
+        updated_at_ms: now,
+        effects,
+        ..current.clone()
+    };
+    let commit = Commit {
+        key: key.clone(),
+        expect: Expect::Version(current.version),
+        next,
+        transition: None,
+    };
+    (commit, AfterCommit::default())
 }

@@ -43,6 +43,10 @@ pub struct EffectState {
     /// same atomic write as the row.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wake_at_ms: Option<i64>,
+    /// The instance that spawned this one as a persistent child, where its sends to
+    /// `{"kind":"parent"}` go. Set once, when the child is created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<InstanceKey>,
 }
 
 /// A durable delayed event. Its identity is `(id, seq)`.
@@ -107,9 +111,14 @@ pub enum OutboxKind {
     /// Deliver [`OutboxMessage::event`] to the receiver.
     #[default]
     Send,
-    /// Create the receiver (an instance address) with this context unless it exists; `event`
-    /// is not used. Creating is idempotent by name, so a retry cannot create it twice.
-    SpawnInstance { context: Value },
+    /// Create the receiver (an instance address) with this context unless it exists, at
+    /// `machine_version_id` or the machine's current version; `event` is not used. Creating is
+    /// idempotent by name, so a retry cannot create it twice.
+    SpawnInstance {
+        context: Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        machine_version_id: Option<String>,
+    },
 }
 
 /// A message to another instance, kept until it is delivered or given up.
@@ -329,7 +338,12 @@ mod tests {
         let mut spawn = message("4:0", Some(9));
         spawn.kind = OutboxKind::SpawnInstance {
             context: json!({ "n": 1 }),
+            machine_version_id: Some("ver_x".into()),
         };
+        e.parent = Some(InstanceKey::new(
+            MachineName::parse("parent").unwrap(),
+            InstanceName::parse("p-1").unwrap(),
+        ));
         e.queue(spawn);
         e.record_received("m/i#3:0");
         let text = serde_json::to_string(&e).unwrap();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{instance_key, instance_record, transition_record, unique_machine};
-use crate::ids::InstanceKey;
+use crate::ids::{InstanceKey, MachineName};
 use crate::store::{
     CasOutcome, Commit, EffectState, Expect, OutboxKind, OutboxMessage, PageRequest, ServiceMarker,
     ServiceState, Store, TimerRecord,
@@ -68,10 +68,15 @@ pub(super) fn full_effects(n: u64) -> EffectState {
         next_attempt_at_ms: Some(ms + 1),
         kind: OutboxKind::SpawnInstance {
             context: json!({ "owner": "p", "list": [1, 2, 3] }),
+            machine_version_id: Some("ver_child".to_owned()),
         },
     });
     e.record_received(&format!("sender/s1#{n}:0"));
     e.record_received("sender/s2#9:3");
+    e.parent = Some(instance_key(
+        &MachineName::parse("parent").expect("valid name"),
+        &format!("p{n}"),
+    ));
     e
 }
 
