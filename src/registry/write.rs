@@ -69,6 +69,7 @@ impl Inner {
             tags,
             done,
             effects,
+            token: _,
         } = self.runtime.init(code, &input).await?;
         let now = now_ms();
         let record = InstanceRecord {
