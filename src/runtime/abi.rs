@@ -31,7 +31,7 @@ pub enum Op {
     AllowRead = 4,
     AllowWrite = 5,
     RunEffects = 6,
-    CompleteOp = 7,
+    Complete = 7,
     StopChild = 8,
     Discard = 9,
     Running = 10,
@@ -47,7 +47,7 @@ impl Op {
             Op::AllowRead => "allow_read",
             Op::AllowWrite => "allow_write",
             Op::RunEffects => "run_effects",
-            Op::CompleteOp => "complete_op",
+            Op::Complete => "complete_op",
             Op::StopChild => "stop_child",
             Op::Discard => "discard",
             Op::Running => "running",
@@ -58,7 +58,7 @@ impl Op {
     pub fn answers_outbox(self) -> bool {
         matches!(
             self,
-            Op::RunEffects | Op::CompleteOp | Op::StopChild | Op::Discard | Op::Running
+            Op::RunEffects | Op::Complete | Op::StopChild | Op::Discard | Op::Running
         )
     }
 }

@@ -203,7 +203,7 @@ mod tests {
             "outbox": {"ops": [], "abort": [], "events": [{"type": "E"}], "sends": [],
                        "running": ["svc"]}}});
         let (result, keep) = decode(
-            Op::CompleteOp,
+            Op::Complete,
             output.to_string().as_bytes(),
             CodeKind::JsBundle,
             "m",

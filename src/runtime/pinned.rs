@@ -192,7 +192,7 @@ impl Pinned {
             return Err(RuntimeError::BadInput(message.into()).into());
         }
         let input = json!({ "opId": op_id, "result": result });
-        self.effect(Op::CompleteOp, &input).await
+        self.effect(Op::Complete, &input).await
     }
 
     /// Stops the running service `id`; its operations in flight are listed in `abort` and its

@@ -282,7 +282,7 @@ pub(super) fn decode_reply(
         Op::Configure
         | Op::Load
         | Op::RunEffects
-        | Op::CompleteOp
+        | Op::Complete
         | Op::StopChild
         | Op::Discard
         | Op::Running => (
