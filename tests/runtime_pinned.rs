@@ -345,6 +345,48 @@ async fn a_runaway_service_loses_its_guest_and_the_runtime_keeps_serving() {
 }
 
 #[tokio::test]
+async fn a_call_abandoned_by_its_caller_loses_the_guest() {
+    within(300, async {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = runtime_with(dir.path(), |c| c.call_deadline = Duration::from_millis(500));
+        let code = js_code("effects-v4").await;
+        let idle = initial(&rt, &code).await;
+        let (_, mut pinned, token) = pinned_step(&rt, &code, &idle, json!({"type": "SPIN"})).await;
+
+        let abandoned =
+            tokio::time::timeout(Duration::from_millis(50), pinned.run_effects(token)).await;
+        assert!(
+            abandoned.is_err(),
+            "the spinning call cannot answer in 50 ms"
+        );
+        assert!(
+            pinned.is_lost(),
+            "what the call asked for is gone with its answer"
+        );
+        let err = pinned.running().await.unwrap_err();
+        assert!(matches!(err.error, RuntimeError::GuestLost(_)), "{err}");
+        drop(pinned);
+        assert_eq!(rt.stats().guests_pinned, 0);
+
+        // The worker comes back once the abandoned call hits its deadline.
+        let (step, fresh) = rt
+            .transition_pinned(&code, &idle.snapshot, &json!({"type": "LOAD", "id": 2}))
+            .await
+            .unwrap();
+        let outbox = fresh
+            .unwrap()
+            .run_effects(step.token.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            only_fetch(&outbox).1["url"],
+            "https://api.example.test/users/2"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_service_that_exhausts_the_heap_fails_and_its_guest_keeps_serving() {
     within(300, async {
         let dir = tempfile::tempdir().unwrap();
