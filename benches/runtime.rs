@@ -1,7 +1,8 @@
 //! Machine runtime benchmarks: transitions per second per core for a toggle and a machine with
 //! nested and parallel states (XState 4 and 5 bundles, and the raw-wasm toggle as a baseline),
 //! the cost of a fresh guest from a template, and a machine's first use with its compiled
-//! module in the artifact cache versus compiling it.
+//! module in the artifact cache versus compiling it; and the effect loop of machine ABI
+//! version 2 on a pinned guest.
 //!
 //! Run with `cargo bench --bench runtime`. Every call goes through the public async API (job
 //! queue, worker thread, oneshot reply), so the numbers include that hop.
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::{json, Value};
-use statewire::runtime::{MachineCode, Runtime, RuntimeConfig};
+use statewire::runtime::{HostOp, MachineCode, Runtime, RuntimeConfig};
 
 fn tokio() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -191,10 +192,59 @@ fn first_use(c: &mut Criterion) {
     group.finish();
 }
 
+/// One caller, one worker: a step that invokes a fetching service on a pooled guest, which
+/// pins it; `run_effects`; `complete_op` with the response; the step on `done.invoke`; and the
+/// release of the guest. Also the first step alone (`pin`: the pooled step plus the pin and
+/// release, with the guest's replacement copied from the template on the next call).
+fn pinned_effects(c: &mut Criterion) {
+    let rt_tokio = tokio();
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime_with(dir.path(), 1, 2);
+    let code = js("effects-v4");
+    let idle = rt_tokio
+        .block_on(rt.init(&code, &runtime_support::init_input("bench")))
+        .unwrap();
+    let load = json!({"type": "LOAD", "id": 7});
+    let response = json!({"ok": true, "status": 200, "headers": {}, "body": "{\"id\":7}"});
+    let mut group = c.benchmark_group("pinned/one-core");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("pin", |b| {
+        b.iter(|| {
+            let (step, pinned) = rt_tokio
+                .block_on(rt.transition_pinned(&code, &idle.snapshot, &load))
+                .unwrap();
+            assert!(step.token.is_some() && pinned.is_some());
+        })
+    });
+    group.bench_function("effect-loop", |b| {
+        b.iter(|| {
+            rt_tokio.block_on(async {
+                let (loading, pinned) = rt
+                    .transition_pinned(&code, &idle.snapshot, &load)
+                    .await
+                    .unwrap();
+                let mut pinned = pinned.unwrap();
+                let outbox = pinned.run_effects(loading.token.unwrap()).await.unwrap();
+                let Some(HostOp::Fetch { op_id, .. }) = outbox.ops.first() else {
+                    panic!("the service fetches: {outbox:?}");
+                };
+                let done = pinned.complete_op(*op_id, response.clone()).await.unwrap();
+                let loaded = pinned
+                    .transition(&loading.snapshot, &done.events[0])
+                    .await
+                    .unwrap();
+                assert_eq!(loaded.state, json!("loaded"));
+            })
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     transitions_one_core,
     transitions_all_cores,
-    first_use
+    first_use,
+    pinned_effects
 );
 criterion_main!(benches);

@@ -145,6 +145,10 @@ impl ApiError {
                 RuntimeError::BadInput(_) => class(S::BAD_REQUEST, "invalid-parameter", true),
                 RuntimeError::Trap(_) => class(S::UNPROCESSABLE_ENTITY, "machine-trap", true),
                 RuntimeError::Internal(_) => class(S::INTERNAL_SERVER_ERROR, "internal", false),
+                RuntimeError::TooManyPinned { .. } => {
+                    class(S::SERVICE_UNAVAILABLE, "machine-busy", true)
+                }
+                RuntimeError::GuestLost(_) => class(S::UNPROCESSABLE_ENTITY, "machine-trap", true),
             },
             ApiError::Store(e) => match e {
                 StoreError::Unknown => class(S::SERVICE_UNAVAILABLE, "store-unavailable", false),

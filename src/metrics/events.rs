@@ -104,7 +104,8 @@ pub fn outcome<T>(result: &Result<T, RegistryError>) -> Outcome {
             Outcome::MachineError
         }
         Err(E::Runtime(R::Deadline(_))) => Outcome::Timeout,
-        Err(E::Runtime(R::OutOfMemory | R::Trap(_))) => Outcome::Fault,
+        Err(E::Runtime(R::OutOfMemory | R::Trap(_) | R::GuestLost(_))) => Outcome::Fault,
+        Err(E::Runtime(R::TooManyPinned { .. })) => Outcome::Unavailable,
         Err(E::Runtime(R::InvalidBundle(_) | R::BundleTooLarge { .. } | R::Internal(_))) => {
             Outcome::Error
         }

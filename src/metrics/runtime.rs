@@ -1,4 +1,5 @@
-//! Metrics of the machine runtime: guest calls, faults, the compiled-module cache, live guests.
+//! Metrics of the machine runtime: guest calls, faults, the compiled-module cache, live and
+//! pinned guests.
 
 use std::time::Duration;
 
@@ -11,16 +12,28 @@ pub const CALL_DURATION_SECONDS: &str = "statewire_machine_call_duration_seconds
 pub const FAULTS_TOTAL: &str = "statewire_machine_faults_total";
 pub const MODULE_CACHE_LOOKUPS_TOTAL: &str = "statewire_module_cache_lookups_total";
 pub const GUESTS_LIVE: &str = "statewire_guests_live";
+pub const GUESTS_PINNED: &str = "statewire_guests_pinned";
 
 pub const NAMES: &[&str] = &[
     CALL_DURATION_SECONDS,
     FAULTS_TOTAL,
     MODULE_CACHE_LOOKUPS_TOTAL,
     GUESTS_LIVE,
+    GUESTS_PINNED,
 ];
 
 /// The operations a caller asks of a machine, as the `op` label spells them.
-const CALLER_OPS: [&str; 4] = ["init", "transition", "allow_read", "allow_write"];
+const CALLER_OPS: [&str; 9] = [
+    "init",
+    "transition",
+    "allow_read",
+    "allow_write",
+    "run_effects",
+    "complete_op",
+    "stop_child",
+    "discard",
+    "running",
+];
 
 /// How a guest call failed inside the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,9 +92,9 @@ fn kind_label(kind: CodeKind) -> &'static str {
     }
 }
 
-/// One guest call for a caller (`op` is `init`, `transition`, `allow_read` or `allow_write`)
-/// took `elapsed` inside the guest, whatever its outcome. Queueing for a worker and building
-/// a cold machine's template are not included.
+/// One guest call for a caller (`op` is `init`, `transition`, an authorizer, or an effect
+/// operation on a pinned guest) took `elapsed` inside the guest, whatever its outcome.
+/// Queueing for a worker and building a cold machine's template are not included.
 pub fn call_finished(op: &'static str, kind: CodeKind, elapsed: Duration) {
     histogram!(CALL_DURATION_SECONDS, "op" => op, "kind" => kind_label(kind))
         .record(elapsed.as_secs_f64());
@@ -102,6 +115,11 @@ pub fn live_guest() -> LiveGauge {
     LiveGauge::hold(gauge!(GUESTS_LIVE))
 }
 
+/// Counts one guest pinned to a machine instance until the guard is dropped.
+pub fn pinned_guest() -> LiveGauge {
+    LiveGauge::hold(gauge!(GUESTS_PINNED))
+}
+
 pub(super) fn describe() {
     describe_histogram!(
         CALL_DURATION_SECONDS,
@@ -119,6 +137,10 @@ pub(super) fn describe() {
         GUESTS_LIVE,
         "guest instances alive now, idle or serving a call"
     );
+    describe_gauge!(
+        GUESTS_PINNED,
+        "guest instances pinned to a machine instance while its effects run"
+    );
 
     for kind in [CodeKind::JsBundle, CodeKind::RawWasm] {
         for op in CALLER_OPS {
@@ -132,4 +154,5 @@ pub(super) fn describe() {
         counter!(MODULE_CACHE_LOOKUPS_TOTAL, "result" => result.label()).increment(0);
     }
     gauge!(GUESTS_LIVE).increment(0.0);
+    gauge!(GUESTS_PINNED).increment(0.0);
 }

@@ -87,6 +87,7 @@ impl Inner {
             tags,
             done,
             effects,
+            token: _,
         } = self.runtime.init(code, &input).await?;
         let now = now_ms();
         let mut effect_state = EffectState {

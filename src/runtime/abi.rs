@@ -1,4 +1,4 @@
-//! Machine ABI v1 as the host sees it: the exports a module must have, the operations, and
+//! The machine ABI (versions 1 and 2) as the host sees it: the exports a module must have, the operations, and
 //! the JSON that comes back (docs/machine-abi.md).
 
 use serde::de::DeserializeOwned;
@@ -30,6 +30,11 @@ pub enum Op {
     Transition = 3,
     AllowRead = 4,
     AllowWrite = 5,
+    RunEffects = 6,
+    Complete = 7,
+    StopChild = 8,
+    Discard = 9,
+    Running = 10,
 }
 
 impl Op {
@@ -41,7 +46,20 @@ impl Op {
             Op::Transition => "transition",
             Op::AllowRead => "allow_read",
             Op::AllowWrite => "allow_write",
+            Op::RunEffects => "run_effects",
+            Op::Complete => "complete_op",
+            Op::StopChild => "stop_child",
+            Op::Discard => "discard",
+            Op::Running => "running",
         }
+    }
+
+    /// Whether the operation answers an outbox (version 2 effect operations, 6–10).
+    pub fn answers_outbox(self) -> bool {
+        matches!(
+            self,
+            Op::RunEffects | Op::Complete | Op::StopChild | Op::Discard | Op::Running
+        )
     }
 }
 
@@ -107,6 +125,10 @@ pub struct GuestError {
     pub kind: String,
     #[serde(default)]
     pub message: String,
+    /// What an effect operation (6–10) did before it failed; decoded by the caller that
+    /// expects it, ignored elsewhere.
+    #[serde(default)]
+    pub outbox: Option<Value>,
 }
 
 impl GuestError {
@@ -123,7 +145,7 @@ impl GuestError {
     /// The runtime error for this guest error. `unsupported-op` on a required operation
     /// means the module does not implement the ABI.
     pub fn into_runtime_error(self, op: Op) -> RuntimeError {
-        let GuestError { kind, message } = self;
+        let GuestError { kind, message, .. } = self;
         match kind.as_str() {
             "invalid-bundle" => RuntimeError::InvalidBundle(message),
             "machine-threw" => RuntimeError::MachineThrew(message),
@@ -176,7 +198,8 @@ pub struct Loaded {
     pub exports: Vec<String>,
 }
 
-/// A Step as the guest writes it; `tags`, `done`, `effects` and `logs` may be left out.
+/// A Step as the guest writes it; `tags`, `done`, `effects`, `token` and `logs` may be left
+/// out (a version 1 module never writes `token`).
 #[derive(Debug, Deserialize)]
 pub struct StepWire {
     pub snapshot: Value,
@@ -189,6 +212,8 @@ pub struct StepWire {
     #[serde(default)]
     pub effects: Vec<Value>,
     #[serde(default)]
+    pub token: Option<u64>,
+    #[serde(default)]
     pub logs: Vec<GuestLog>,
 }
 
@@ -197,6 +222,13 @@ pub struct StepWire {
 pub struct GuestLog {
     pub level: String,
     pub message: String,
+}
+
+/// Writes a call's console lines to the host log, as machine log lines.
+pub fn write_logs(machine: &str, logs: &[GuestLog]) {
+    for line in logs {
+        tracing::debug!(%machine, level = %line.level, message = %line.message, "machine log");
+    }
 }
 
 /// The result of `allow_read` and `allow_write`.
@@ -297,6 +329,7 @@ mod tests {
         let e = |kind: &str| GuestError {
             kind: kind.into(),
             message: "m".into(),
+            outbox: None,
         };
         assert!(matches!(
             e("machine-threw").into_runtime_error(Op::Init),

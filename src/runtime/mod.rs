@@ -9,12 +9,14 @@
 //! Layout:
 //! - `engine`: the wasmer engine: Cranelift, tunables that cap each memory, the host interrupt.
 //! - `cache`: compiled modules, in memory and serialized on disk across restarts.
-//! - `abi`: machine ABI v1 as the host sees it: exports, operations, the JSON that comes back.
+//! - `abi`: the machine ABI as the host sees it: exports, operations, the JSON that comes back.
 //! - `wasi`: the few `wasi_snapshot_preview1` functions a module may import.
 //! - `guest`: one instantiated module: the ABI calls, trap classification, memory images.
 //! - `pool`: per machine, a template loaded once whose image is copied into new guests, and
 //!   each worker's warm guests.
 //! - `workers`: the threads that own guests and run calls; `watchdog` enforces deadlines.
+//! - `pinned`: guests kept for one machine instance while its effects run (ABI version 2),
+//!   and `outbox`: what the effect operations answer.
 //! - `stats`, `lru`: counters for metrics, and the small LRU map behind the bounded caches.
 
 mod abi;
@@ -22,6 +24,9 @@ mod cache;
 mod engine;
 mod guest;
 mod lru;
+mod outbox;
+mod pinboard;
+mod pinned;
 mod pool;
 mod stats;
 mod wasi;
@@ -34,6 +39,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub use outbox::{EffectError, HostOp, Outbox, SendTo};
+pub use pinned::Pinned;
 pub use stats::RuntimeStats;
 
 /// Limits and sizes for the runtime. Defaults follow State Backed's published limits.
@@ -54,6 +61,9 @@ pub struct RuntimeConfig {
     /// Warm guests kept per machine module per worker. A worker runs one call at a time, so
     /// it reuses one guest per machine; 0 makes every call start from a fresh copy.
     pub idle_guests_per_machine: usize,
+    /// Guests pinned to machine instances at once (see [`Pinned`]); a JavaScript guest holds
+    /// about 2 MiB. Pinning beyond this fails with [`RuntimeError::TooManyPinned`].
+    pub max_pinned: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -66,6 +76,7 @@ impl Default for RuntimeConfig {
             max_context_bytes: 400_000,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             idle_guests_per_machine: 2,
+            max_pinned: 1024,
         }
     }
 }
@@ -99,6 +110,15 @@ pub enum RuntimeError {
     /// The runtime itself failed (compile error of our own guest, worker gone).
     #[error("runtime failure: {0}")]
     Internal(String),
+    /// A step left work for its guest, but `max_pinned` guests are already pinned; the step
+    /// was dropped (nothing of it ran) and may be retried once pinned guests are released.
+    #[error("{limit} machine guests are already pinned to running effects; try again later")]
+    TooManyPinned { limit: usize },
+    /// A call on a [`Pinned`] guest that was discarded earlier (a trap, a deadline, an
+    /// `out-of-memory` or `internal` answer to an effect operation, a cancelled call). The
+    /// services that ran in it are lost.
+    #[error("the machine guest of this instance was discarded: {0}")]
+    GuestLost(String),
 }
 
 /// How a module's bytes are run.
@@ -161,6 +181,11 @@ pub struct Step {
     pub done: bool,
     /// Effects the transition left for the host, normalized (docs/machine-abi.md).
     pub effects: Vec<Value>,
+    /// ABI version 2: what the step left in its guest for `run_effects`; `None` when there is
+    /// nothing to run (always for version 1 modules). Only meaningful on the guest that made
+    /// the step, which [`Runtime::transition_pinned`] hands back as a [`Pinned`]; the plain
+    /// [`Runtime::transition`] runs steps as pure steps and leaves such tokens unrun.
+    pub token: Option<u64>,
 }
 
 impl Step {
@@ -304,30 +329,22 @@ impl Runtime {
         }
     }
 
-    /// The initial snapshot of a new instance.
+    /// The initial snapshot of a new instance, as a pure step (see [`Step::token`]).
     pub async fn init(&self, code: &MachineCode, input: &InitInput) -> Result<Step, RuntimeError> {
-        self.check_context_size(&input.context)?;
-        let input = serde_json::to_vec(input).map_err(|e| RuntimeError::BadInput(e.to_string()))?;
+        let input = init_input(input, self.config.max_context_bytes)?;
         self.step(code, abi::Op::Init, input).await
     }
 
-    /// The next snapshot after `event` (an object with `type`).
+    /// The next snapshot after `event` (an object with `type`), as a pure step (see
+    /// [`Step::token`]).
     pub async fn transition(
         &self,
         code: &MachineCode,
         snapshot: &str,
         event: &Value,
     ) -> Result<Step, RuntimeError> {
-        if !event.get("type").is_some_and(Value::is_string) {
-            return Err(RuntimeError::BadInput(
-                "event must be an object with a string type".into(),
-            ));
-        }
-        let event =
-            serde_json::to_string(event).map_err(|e| RuntimeError::BadInput(e.to_string()))?;
-        let input = format!(r#"{{"snapshot":{snapshot},"event":{event}}}"#);
-        self.step(code, abi::Op::Transition, input.into_bytes())
-            .await
+        let input = transition_input(snapshot, event)?;
+        self.step(code, abi::Op::Transition, input).await
     }
 
     /// `allowRead({machineInstanceName, state, context, authContext})`.
@@ -342,15 +359,6 @@ impl Runtime {
         args: &Value,
     ) -> Result<bool, RuntimeError> {
         self.allowed(code, abi::Op::AllowWrite, args).await
-    }
-
-    fn check_context_size(&self, context: &Value) -> Result<(), RuntimeError> {
-        let size = abi::json_len(context);
-        let limit = self.config.max_context_bytes;
-        if size > limit {
-            return Err(RuntimeError::ContextTooLarge { size, limit });
-        }
-        Ok(())
     }
 
     async fn step(
@@ -404,6 +412,29 @@ impl Runtime {
             .await
             .map_err(|_| RuntimeError::Internal("a wasm worker dropped the call".into()))?
     }
+}
+
+/// The input of `init`, refused when its context is larger than `max_context_bytes`.
+fn init_input(input: &InitInput, max_context_bytes: usize) -> Result<Vec<u8>, RuntimeError> {
+    let size = abi::json_len(&input.context);
+    if size > max_context_bytes {
+        return Err(RuntimeError::ContextTooLarge {
+            size,
+            limit: max_context_bytes,
+        });
+    }
+    serde_json::to_vec(input).map_err(|e| RuntimeError::BadInput(e.to_string()))
+}
+
+/// The input of `transition`; `event` must be an object with a string `type`.
+fn transition_input(snapshot: &str, event: &Value) -> Result<Vec<u8>, RuntimeError> {
+    if !event.get("type").is_some_and(Value::is_string) {
+        return Err(RuntimeError::BadInput(
+            "event must be an object with a string type".into(),
+        ));
+    }
+    let event = serde_json::to_string(event).map_err(|e| RuntimeError::BadInput(e.to_string()))?;
+    Ok(format!(r#"{{"snapshot":{snapshot},"event":{event}}}"#).into_bytes())
 }
 
 /// Native stack of a worker thread; wasm calls run on it.

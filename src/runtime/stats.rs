@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crate::metrics::LiveGauge;
 
-/// A point-in-time copy of the runtime's counters. Every field except `guests_live` only grows.
+/// A point-in-time copy of the runtime's counters. Every field except `guests_live` and
+/// `guests_pinned` only grows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RuntimeStats {
     /// Compiled modules loaded from the artifact cache on disk.
@@ -26,8 +27,11 @@ pub struct RuntimeStats {
     pub out_of_memory: u64,
     /// Any other trap.
     pub traps: u64,
-    /// Guests alive now (warm in a pool, or serving a call); the only field that can go down.
+    /// Guests alive now (warm in a pool, pinned, or serving a call); a gauge.
     pub guests_live: u64,
+    /// Guests pinned to machine instances now (see `Pinned`); a gauge, included in
+    /// `guests_live`.
+    pub guests_pinned: u64,
 }
 
 /// The live counters behind [`RuntimeStats`].
@@ -43,6 +47,7 @@ pub struct Counters {
     pub out_of_memory: AtomicU64,
     pub traps: AtomicU64,
     guests_live: AtomicU64,
+    guests_pinned: AtomicU64,
 }
 
 /// Counts one live guest from creation to drop, in these counters and in the live-guest
@@ -69,6 +74,37 @@ impl Drop for LiveGuest {
     }
 }
 
+/// One of the `max_pinned` slots for pinned guests, held by a pinned guest from the moment it
+/// is pinned until it is dropped; counts in these counters and in the pinned-guest metric.
+#[derive(Debug)]
+pub struct PinSlot {
+    counters: Arc<Counters>,
+    _metric: LiveGauge,
+}
+
+impl PinSlot {
+    /// A slot, unless `limit` slots are taken.
+    pub fn try_take(counters: &Arc<Counters>, limit: usize) -> Option<Self> {
+        let limit = limit as u64;
+        counters
+            .guests_pinned
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Self {
+            counters: counters.clone(),
+            _metric: crate::metrics::runtime::pinned_guest(),
+        })
+    }
+}
+
+impl Drop for PinSlot {
+    fn drop(&mut self) {
+        self.counters.guests_pinned.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Adds one to a counter.
 pub fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
@@ -88,6 +124,7 @@ impl Counters {
             out_of_memory: get(&self.out_of_memory),
             traps: get(&self.traps),
             guests_live: get(&self.guests_live),
+            guests_pinned: get(&self.guests_pinned),
         }
     }
 }

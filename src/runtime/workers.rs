@@ -6,8 +6,12 @@
 //! Since a transition is a pure function of (snapshot, event), any warm guest of a machine
 //! serves any instance of it.
 //!
+//! A guest pinned to one machine instance (`super::pinned`) stays on the worker that ran the
+//! step that pinned it (wasmer stores cannot move between threads): each worker also serves a
+//! queue of its own for the calls on its pinned guests, ahead of the shared queue.
+//!
 //! A worker survives anything a job does: a trap discards that guest; a panic in the host code
-//! discards that machine's pool on that worker and answers `Internal`.
+//! discards that machine's pool on that worker (or the pinned guest) and answers `Internal`.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -18,10 +22,12 @@ use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 use wasmer::Module;
 
-use super::abi::{self, abi_violation, json_len, Allowed, Op, StepWire};
+use super::abi::{self, abi_violation, json_len, write_logs, Allowed, Op, StepWire};
 use super::cache::ModuleCache;
 use super::guest::Fault;
 use super::lru::Lru;
+use super::pinboard::Pinboard;
+use super::pinned::Pinned;
 use super::pool::{
     fault_error, machine_label, MachinePool, Template, Templates, MACHINES_PER_WORKER,
 };
@@ -36,13 +42,15 @@ pub enum Request {
     Check,
     /// One ABI operation with its JSON input.
     Call { op: Op, input: Vec<u8> },
+    /// `init` or `transition` whose guest is kept, pinned, when the Step carries a token.
+    Pin { op: Op, input: Vec<u8> },
 }
 
 impl Request {
     fn name(&self) -> &'static str {
         match self {
             Request::Check => "check",
-            Request::Call { op, .. } => op.name(),
+            Request::Call { op, .. } | Request::Pin { op, .. } => op.name(),
         }
     }
 }
@@ -51,6 +59,8 @@ pub enum Reply {
     Info(BundleInfo),
     Step(Step),
     Allowed(bool),
+    /// The answer to [`Request::Pin`]: the guest, when the Step carries a token.
+    PinnedStep(Step, Option<Pinned>),
 }
 
 pub struct Job {
@@ -103,13 +113,45 @@ impl Shared {
 
 /// Runs jobs from `jobs_rx` until every sender is gone.
 pub fn run(id: usize, shared: Arc<Shared>, watch: WatchSlot, jobs_rx: Receiver<Job>) {
+    let (pins_tx, pins_rx) = crossbeam_channel::unbounded();
     let mut worker = Worker {
         shared,
         watch,
         pools: Lru::new(MACHINES_PER_WORKER),
+        pinboard: Pinboard::new(pins_tx),
     };
     tracing::debug!(worker = id, "wasm worker started");
-    while let Ok(job) = jobs_rx.recv() {
+    loop {
+        // Calls on this worker's pinned guests first: no other worker can serve them.
+        let message = match pins_rx.try_recv() {
+            Ok(message) => Some(message),
+            Err(_) => crossbeam_channel::select! {
+                recv(pins_rx) -> message => message.ok(),
+                recv(jobs_rx) -> job => match job {
+                    Ok(job) => {
+                        worker.run_job(job);
+                        None
+                    }
+                    Err(_) => break,
+                },
+            },
+        };
+        if let Some(message) = message {
+            let Worker {
+                shared,
+                watch,
+                pinboard,
+                ..
+            } = &mut worker;
+            pinboard.handle(shared, watch, message);
+        }
+    }
+    tracing::debug!(worker = id, "wasm worker stopped");
+}
+
+impl Worker {
+    fn run_job(&mut self, job: Job) {
+        let worker = self;
         let started = Instant::now();
         let op = job.request.name();
         let result =
@@ -129,13 +171,14 @@ pub fn run(id: usize, shared: Arc<Shared>, watch: WatchSlot, jobs_rx: Receiver<J
         }
         let _ = job.reply_tx.send(result);
     }
-    tracing::debug!(worker = id, "wasm worker stopped");
 }
 
 struct Worker {
     shared: Arc<Shared>,
     watch: WatchSlot,
     pools: Lru<Arc<str>, MachinePool>,
+    /// Guests pinned by steps this worker ran; only this worker can run them.
+    pinboard: Pinboard,
 }
 
 impl Worker {
@@ -144,6 +187,7 @@ impl Worker {
             shared,
             watch,
             pools,
+            pinboard,
         } = self;
         if pools.get_mut(&code.hash).is_none() {
             let template = shared.templates.get_or_build(&code.hash, || {
@@ -165,9 +209,10 @@ impl Worker {
         let pool = pools
             .get_mut(&code.hash)
             .expect("the pool was just inserted");
-        let (op, input) = match request {
+        let (op, input, pin) = match request {
             Request::Check => return Ok(Reply::Info(pool.template.info.clone())),
-            Request::Call { op, input } => (op, input),
+            Request::Call { op, input } => (op, input, false),
+            Request::Pin { op, input } => (op, input, true),
         };
 
         let counters = &shared.counters;
@@ -185,6 +230,13 @@ impl Worker {
             bump(&counters.out_of_memory);
             metrics::fault(code.kind, metrics::Fault::OutOfMemory);
         }
+        let reply = match reply {
+            Ok(Reply::Step(step)) if pin && step.token.is_some() => {
+                return pinboard.adopt(shared, &pool.template, guest, step);
+            }
+            Ok(Reply::Step(step)) if pin => Ok(Reply::PinnedStep(step, None)),
+            reply => reply,
+        };
         if keep_guest {
             pool.give_back(guest, config.idle_guests_per_machine);
         }
@@ -198,7 +250,7 @@ impl Worker {
     }
 }
 
-fn count_fault(counters: &Counters, kind: CodeKind, fault: &Fault) {
+pub(super) fn count_fault(counters: &Counters, kind: CodeKind, fault: &Fault) {
     let (counter, label) = match fault {
         Fault::Deadline => (&counters.deadline_exceeded, metrics::Fault::Deadline),
         Fault::OutOfMemory => (&counters.out_of_memory, metrics::Fault::OutOfMemory),
@@ -211,7 +263,7 @@ fn count_fault(counters: &Counters, kind: CodeKind, fault: &Fault) {
 /// The reply for an operation's output, and whether the guest may serve further calls: yes
 /// after a clean result or a clean error, no after `out-of-memory` or `internal`, or output
 /// that breaks the ABI.
-fn decode_reply(
+pub(super) fn decode_reply(
     op: Op,
     output: &[u8],
     template: &Template,
@@ -227,9 +279,15 @@ fn decode_reply(
             let (allowed, keep) = decoded::<Allowed>(op, output, template.kind);
             (allowed.map(|a| Reply::Allowed(a.allowed)), keep)
         }
-        Op::Configure | Op::Load => (
+        Op::Configure
+        | Op::Load
+        | Op::RunEffects
+        | Op::Complete
+        | Op::StopChild
+        | Op::Discard
+        | Op::Running => (
             Err(RuntimeError::Internal(format!(
-                "{} is not a caller operation",
+                "{} is never asked of a pooled guest",
                 op.name()
             ))),
             true,
@@ -257,10 +315,7 @@ fn into_step(
     template: &Template,
     max_context_bytes: usize,
 ) -> Result<Step, RuntimeError> {
-    for line in &wire.logs {
-        tracing::debug!(machine = %template.machine, level = %line.level, message = %line.message,
-            "machine log");
-    }
+    write_logs(&template.machine, &wire.logs);
     let size = json_len(&wire.context);
     if size > max_context_bytes {
         return Err(RuntimeError::ContextTooLarge {
@@ -280,5 +335,6 @@ fn into_step(
         tags,
         done: wire.done,
         effects: wire.effects,
+        token: wire.token,
     })
 }

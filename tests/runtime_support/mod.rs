@@ -56,9 +56,12 @@ pub fn js_bundle(name: &str) -> Vec<u8> {
         "{} is missing: build the crate once (build.rs installs it) or run scripts/setup.sh",
         esbuild.display()
     );
+    // Unique per call: tests of one binary may bundle the same machine at the same time.
+    static BUNDLES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = BUNDLES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("bundles")
-        .join(format!("{name}-{}.js", std::process::id()));
+        .join(format!("{name}-{}-{n}.js", std::process::id()));
     let output = Command::new(esbuild)
         .arg(root.join(format!("tests/fixtures/machines/{name}.js")))
         .args([
