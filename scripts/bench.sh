@@ -32,14 +32,19 @@ cargo build --release -p statewire --bin statewire -p statewire-load
 cargo build --release --target wasm32-wasip1 --quiet \
   --manifest-path examples/raw-wasm-toggle/Cargo.toml \
   --target-dir "$target_dir/raw-wasm-toggle"
-statewire=$target_dir/release/statewire
-load=$target_dir/release/statewire-load
-machine=$target_dir/raw-wasm-toggle/wasm32-wasip1/release/raw_wasm_toggle.wasm
+
+rm -rf "$out"
+# Copies, so that a rebuild during the run cannot swap the binaries under it.
+mkdir -p "$out/bin"
+cp "$target_dir/release/statewire" "$target_dir/release/statewire-load" \
+  "$target_dir/raw-wasm-toggle/wasm32-wasip1/release/raw_wasm_toggle.wasm" "$out/bin/"
+statewire=$out/bin/statewire
+load=$out/bin/statewire-load
+machine=$out/bin/raw_wasm_toggle.wasm
 
 # 10k subscribers need 10k descriptors on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-rm -rf "$out"
 # Servers' data directories and the fsync files share one directory, so both see the same disk.
 data=$out/data
 mkdir -p "$data"

@@ -3,7 +3,8 @@
 //!
 //! In the open loop there is still one event in flight per connection: when a reply is late,
 //! the next event goes out late, and its latency counts from when it was due, so a slow server
-//! cannot hide its queueing by slowing the sender down.
+//! cannot hide its queueing by slowing the sender down. An event sent on time counts from when
+//! it went out, so the timer's millisecond granularity is not charged to the server.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -33,12 +34,18 @@ impl Sender {
         let mut tally = Tally::default();
         let mut next_due = self.schedule.map(|(first, _)| first);
         loop {
+            // When latency counts from: the due time if the previous reply made this event
+            // late, else the moment it went out (the timer's own lateness is the sender's).
             let due = match (next_due.as_mut(), self.schedule) {
                 (Some(due), Some((_, interval))) => {
-                    tokio::time::sleep_until(*due).await;
                     let this = *due;
                     *due += interval;
-                    this
+                    if Instant::now() < this {
+                        tokio::time::sleep_until(this).await;
+                        Instant::now()
+                    } else {
+                        this
+                    }
                 }
                 _ => Instant::now(),
             };
