@@ -28,7 +28,8 @@ target_dir=${CARGO_TARGET_DIR:-target}
 
 scripts/setup.sh
 echo "== building (release)"
-cargo build --release -p statewire --bin statewire -p statewire-load
+cargo build --release -p statewire --bin statewire
+cargo build --release -p statewire-load
 cargo build --release --target wasm32-wasip1 --quiet \
   --manifest-path examples/raw-wasm-toggle/Cargo.toml \
   --target-dir "$target_dir/raw-wasm-toggle"
