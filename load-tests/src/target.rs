@@ -1,18 +1,14 @@
 //! The servers a scenario runs against, each in its own process so that its memory can be
-//! read apart from the load generator's: a statewire server (the binary given, serving the
-//! memory store on a free loopback port) or the bare broadcast server of `bare`.
+//! read apart from the load generator's: a statewire server (the binary given, on a free
+//! loopback port) or the bare broadcast server of `bare`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use anyhow::Context as _;
-use hyper::Method;
-use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
-
-use crate::http::Http;
 
 /// A server process on loopback.
 pub struct Process {
@@ -86,19 +82,20 @@ pub async fn spawn_bare() -> anyhow::Result<Process> {
     start(command, "bare listening on ", None).await
 }
 
-/// A statewire server with the toggle machine as `bench`, one instance `fan`, and a token
-/// the machine's authorizers accept for it.
+/// A statewire server started by this process, and an admin token for it.
 pub struct Statewire {
     pub process: Process,
-    /// Token of an end user whose `sub` is `fan` (the toggle lets it read and write `fan`).
-    pub user_token: String,
+    pub admin_token: String,
 }
 
-pub const MACHINE: &str = "bench";
-pub const INSTANCE: &str = "fan";
-
-pub async fn spawn_statewire(binary: &Path, machine_wasm: &Path) -> anyhow::Result<Statewire> {
-    let data_dir = std::env::temp_dir().join(format!(
+/// Starts `binary` serving `store` (`embedded` or `memory`) on a free loopback port, with a
+/// fresh data directory under `data_parent` (removed when the server is stopped).
+pub async fn spawn_statewire(
+    binary: &Path,
+    store: &str,
+    data_parent: &Path,
+) -> anyhow::Result<Statewire> {
+    let data_dir = data_parent.join(format!(
         "statewire-load-{}-{}",
         std::process::id(),
         std::time::SystemTime::now()
@@ -114,14 +111,13 @@ pub async fn spawn_statewire(binary: &Path, machine_wasm: &Path) -> anyhow::Resu
             "--port",
             "0",
             "--store",
-            "memory",
+            store,
         ])
         .arg("--data-dir")
         .arg(&data_dir)
         .env("STATEWIRE_LOG", "warn");
     let process = start(command, "statewire listening on ", Some(data_dir.clone())).await?;
-
-    let admin = cli_token(
+    let admin_token = cli_token(
         binary,
         &[
             "token",
@@ -131,115 +127,10 @@ pub async fn spawn_statewire(binary: &Path, machine_wasm: &Path) -> anyhow::Resu
         ],
     )
     .await?;
-    let mut http = Http::connect(process.addr).await?;
-    http.json(Method::POST, "/machines", &admin, &json!({"slug": MACHINE}))
-        .await?
-        .expect(201, "create machine")?;
-    let code = std::fs::read(machine_wasm)
-        .with_context(|| format!("cannot read {}", machine_wasm.display()))?;
-    upload_version(&mut http, &admin, &code).await?;
-    let key = http
-        .json(
-            Method::POST,
-            "/keys",
-            &admin,
-            &json!({"name": "load", "scopes": ["instances.write", "state.read", "events.write"]}),
-        )
-        .await?
-        .expect(200, "create key")?
-        .json()?;
-    let (id, secret) = (
-        key["id"].as_str().unwrap_or(""),
-        key["key"].as_str().unwrap_or(""),
-    );
-    let claims = json!({"sub": INSTANCE}).to_string();
-    let user_token = cli_token(
-        binary,
-        &[
-            "token", "--key", id, "--secret", secret, "--claims", &claims,
-        ],
-    )
-    .await?;
-    http.json(
-        Method::POST,
-        &format!("/machines/{MACHINE}"),
-        &user_token,
-        &json!({"slug": INSTANCE}),
-    )
-    .await?
-    .expect(200, "create instance")?;
     Ok(Statewire {
         process,
-        user_token,
+        admin_token,
     })
-}
-
-/// The three steps of a version upload, as the official client does them.
-async fn upload_version(http: &mut Http, admin: &str, code: &[u8]) -> anyhow::Result<()> {
-    let step1 = http
-        .json(
-            Method::POST,
-            &format!("/machines/{MACHINE}/v"),
-            admin,
-            &Value::Null,
-        )
-        .await?
-        .expect(200, "provisional version")?
-        .json()?;
-    let url = step1["codeUploadUrl"]
-        .as_str()
-        .context("no codeUploadUrl")?;
-    let path = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path = &path[path.find('/').unwrap_or(path.len())..];
-    let boundary = "statewire-load-boundary";
-    let mut body = Vec::new();
-    let mut field = |name: &str, value: &str| {
-        body.extend_from_slice(
-            format!("--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
-        );
-    };
-    for (name, value) in step1["codeUploadFields"]
-        .as_object()
-        .context("no codeUploadFields")?
-    {
-        field(name, value.as_str().unwrap_or(""));
-    }
-    field("content-type", "application/javascript");
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"{MACHINE}.js\"\r\n\
-             content-type: application/javascript\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(code);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let uploaded = http
-        .call(
-            Method::POST,
-            path,
-            None,
-            &format!("multipart/form-data; boundary={boundary}"),
-            body,
-        )
-        .await?;
-    anyhow::ensure!(
-        (200..300).contains(&uploaded.status),
-        "upload: status {}",
-        uploaded.status
-    );
-    let signed = step1["machineVersionId"]
-        .as_str()
-        .context("no machineVersionId")?;
-    http.json(
-        Method::PUT,
-        &format!("/machines/{MACHINE}/v/{signed}"),
-        admin,
-        &json!({"clientInfo": "load", "makeCurrent": true}),
-    )
-    .await?
-    .expect(200, "finalize version")?;
-    Ok(())
 }
 
 /// Runs `statewire <args>` and returns the last line of its stdout (a token).

@@ -24,14 +24,16 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde_json::json;
 
 use crate::percentiles::Summary;
-use crate::target::{self, Process, INSTANCE, MACHINE};
+use crate::report;
+use crate::target::{self, Process};
 use fleet::Fleet;
 use publisher::Publisher;
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Debug)]
 pub struct Args {
     /// The statewire binary to start (build it with `cargo build --release`).
     #[arg(long, default_value = "target/release/statewire")]
@@ -57,9 +59,24 @@ pub struct Args {
     /// Skip the bare broadcast server.
     #[arg(long)]
     no_bare: bool,
+    /// The statewire store: `memory` (the default; the bare server stores nothing either) or
+    /// `embedded`.
+    #[arg(long, default_value = "memory")]
+    store: String,
+    /// Where the server's data directory is made.
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    data_dir: PathBuf,
+    /// Write every run's figures to this JSON file.
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
+/// The machine and the one instance whose updates are fanned out.
+pub const MACHINE: &str = "bench";
+pub const INSTANCE: &str = "fan";
+
 /// What one run measured.
+#[derive(Serialize)]
 struct Report {
     target: &'static str,
     subscribers: usize,
@@ -76,10 +93,15 @@ struct Report {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut reports = Vec::new();
     for &n in &args.subscribers {
-        let statewire = target::spawn_statewire(&args.statewire, &args.machine).await?;
+        let statewire =
+            target::spawn_statewire(&args.statewire, &args.store, &args.data_dir).await?;
+        let addr = statewire.process.addr;
+        let bench =
+            crate::setup::prepare(addr, &statewire.admin_token, MACHINE, &args.machine).await?;
+        bench.create_instances(&[INSTANCE.to_owned()]).await?;
         let url = format!(
-            "ws://{}/rt?token={}",
-            statewire.process.addr, statewire.user_token
+            "ws://{addr}/rt?token={}",
+            bench.signer.for_instance(INSTANCE)
         );
         let subscribe = json!({"type": "subscribe-to-instance", "requestId": "r",
             "machineName": MACHINE, "machineInstanceName": INSTANCE})
@@ -112,6 +134,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     println!();
     table(&reports);
+    if let Some(path) = &args.report {
+        report::write(
+            path,
+            &json!({"scenario": "fanout", "store": args.store, "events": args.events,
+                "pause_ms": args.pause_ms, "burst": args.burst, "runs": reports}),
+        )?;
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::target::{INSTANCE, MACHINE};
+use super::{INSTANCE, MACHINE};
 
 /// Commands in flight at once during a burst (the server runs up to 16 per connection).
 const WINDOW: usize = 16;
