@@ -4,6 +4,7 @@
 //! dashboard uses, moving where the load moves it, and every query of every panel in
 //! `grafana/dashboards/statewire.json` must return data.
 
+mod effects_support;
 mod http_support;
 mod metrics_support;
 mod rt_support;
@@ -22,6 +23,7 @@ use statewire::config::{FetchConfig, StoreKind};
 use statewire::effects::HostOps;
 use statewire::metrics::{
     self, events, fanout as fm, fetch, http as hm, runtime as rm, session as wm, store as sm,
+    timers as tm,
 };
 use statewire::server::Extensions;
 use tokio::task::JoinSet;
@@ -50,6 +52,7 @@ async fn prometheus_sees_every_dashboard_metric_and_every_panel_query_answers() 
                 c.store.kind = StoreKind::Embedded;
                 c.runtime.call_deadline_ms = 1_000;
                 c.runtime.memory_limit_bytes = 32 << 20;
+                c.effects.retry_interval_ms = effects_support::RETRY_MS;
             },
             ext,
         )
@@ -94,6 +97,7 @@ async fn drive_load(s: &TestServer, prom: &Prometheus) {
         .await
         .unwrap();
     machines::machine_with_version(s, "toggle-js", &js).await;
+    effects_support::metrics_load::deploy_all(s).await;
 
     let until = tokio::time::Instant::now() + LOAD_FOR;
     let (mut writers, mut readers) = (JoinSet::new(), JoinSet::new());
@@ -118,6 +122,7 @@ async fn drive_load(s: &TestServer, prom: &Prometheus) {
         faults(s, round).await;
         fetches(s).await;
         websocket_refusals(s).await;
+        effects_support::metrics_load::round(s, round).await;
         prom.wait_scrapes(2).await;
     }
     while let Some(events) = writers.join_next().await {
@@ -325,6 +330,14 @@ fn expectations() -> Vec<Expect> {
         Moved(format!("{}{{outcome=\"ok\"}}", fetch::REQUESTS_TOTAL)),
         Moved(format!("{}{{outcome=\"refused\"}}", fetch::REQUESTS_TOTAL)),
         count(fetch::DURATION_SECONDS),
+        Moved(tm::TIMERS_ARMED_TOTAL.to_owned()),
+        count(tm::TIMER_DUE_LAG_SECONDS),
+        Moved(tm::TIMERS_DELIVERED_TOTAL.to_owned()),
+        Moved(tm::TIMERS_STALE_TOTAL.to_owned()),
+        Moved(tm::DELIVERY_FAILURES_TOTAL.to_owned()),
+        Moved(format!("{}{{kind=\"timer\"}}", tm::DROPPED_TOTAL)),
+        Moved(tm::OUTBOX_DELIVERED_TOTAL.to_owned()),
+        Present(rm::GUESTS_PINNED),
     ];
     for outcome in ["accepted", "rejected", "timeout", "fault", "machine_error"] {
         let selector = format!("{}{{outcome=\"{outcome}\"}}", events::EVENTS_TOTAL);

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod machines;
+pub mod metrics_load;
 
 use std::time::{Duration, Instant};
 
