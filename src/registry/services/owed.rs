@@ -147,3 +147,22 @@ pub fn error_event(major: u8, id: &str) -> Value {
         json!({"type": format!("error.platform.{id}"), "data": error})
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owed_errors_take_the_shape_of_each_xstate_major() {
+        assert_eq!(
+            error_event(4, "hang"),
+            json!({"type": "error.platform.hang",
+                   "data": {"name": "Error", "message": "service interrupted"}})
+        );
+        assert_eq!(
+            error_event(5, "p1"),
+            json!({"type": "xstate.error.actor.p1", "actorId": "p1",
+                   "error": {"name": "Error", "message": "service interrupted"}})
+        );
+    }
+}
