@@ -177,6 +177,8 @@ async fn a_spawned_fetch_promise_reports_back() {
         assert_eq!(reply["state"], "got", "{reply}");
         assert_eq!(context(&s, "svc", "p").await["user"]["name"], "Ada");
         assert_eq!(b.count("/user/1"), 1);
+        let stored = effects(s.store().as_ref(), "svc", "p").await;
+        assert!(stored.services.is_empty(), "{:?}", stored.services);
     })
     .await;
 }
@@ -263,6 +265,8 @@ async fn xstate5_promise_actors_finish_with_their_output() {
         create_with(&s, "svc5", "b", json!({"base": b.base})).await;
         let r = send(&s, "svc5", "b", json!({"type": "GO"})).await;
         assert_eq!(r.json()["state"], "got", "{:?}", r.body);
+        let stored = effects(s.store().as_ref(), "svc5", "b").await;
+        assert!(stored.services.is_empty(), "{:?}", stored.services);
         assert_eq!(b.count("/user/1"), 2);
     })
     .await;

@@ -285,12 +285,29 @@ impl Inner {
         let _write = self.inflight.begin()?;
         self.pay_owed(key).await?;
         self.write_existing(key, |current| async move {
-            self.machine_step(key, &current, current.effects.clone(), event)
+            let mut effects = current.effects.clone();
+            if let Some(id) = finished_service(event) {
+                effects.remove_service(id);
+            }
+            self.machine_step(key, &current, effects, event)
                 .await
                 .map(Some)
         })
         .await
     }
+}
+
+/// The service a done or error event reports the end of, if it is one.
+fn finished_service(event: &Value) -> Option<&str> {
+    let kind = event.get("type").and_then(Value::as_str)?;
+    [
+        "done.invoke.",
+        "error.platform.",
+        "xstate.done.actor.",
+        "xstate.error.actor.",
+    ]
+    .iter()
+    .find_map(|prefix| kind.strip_prefix(prefix))
 }
 
 fn count_result(event: &Value) {
