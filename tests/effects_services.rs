@@ -4,6 +4,7 @@
 
 mod effects_support;
 mod http_support;
+mod metrics_support;
 mod services_support;
 
 use std::time::{Duration, Instant};
@@ -268,6 +269,32 @@ async fn xstate5_promise_actors_finish_with_their_output() {
         let stored = effects(s.store().as_ref(), "svc5", "b").await;
         assert!(stored.services.is_empty(), "{:?}", stored.services);
         assert_eq!(b.count("/user/1"), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn services_and_settle_windows_are_counted() {
+    use metrics_support::sum;
+    use statewire::metrics::services as sm;
+    within(60, async {
+        let exporter = statewire::metrics::install().expect("the recorder installs");
+        let outcome = |text: &str, o: &str| sum(text, sm::SERVICES_TOTAL, &[("outcome", o)]);
+        let before = exporter.render();
+        let (s, b) = set_up(|c| c.effects.settle_window_ms = 200).await;
+        make(&s, &b, "a", json!({})).await;
+        event(&s, "a", json!({"type": "LOAD"})).await;
+        make(&s, &b, "h", json!({})).await;
+        event(&s, "h", json!({"type": "HANG"})).await;
+        event(&s, "h", json!({"type": "RETRY"})).await;
+        let after = exporter.render();
+        assert!(outcome(&after, "started") >= outcome(&before, "started") + 3.0);
+        assert!(outcome(&after, "done") >= outcome(&before, "done") + 2.0);
+        assert!(outcome(&after, "interrupted") >= outcome(&before, "interrupted") + 1.0);
+        let closed = |t: &str| sum(t, sm::SETTLE_WINDOWS_CLOSED_TOTAL, &[]);
+        assert!(closed(&after) >= closed(&before) + 1.0);
+        let settles = |t: &str| sum(t, &format!("{}_count", sm::SETTLE_SECONDS), &[]);
+        assert!(settles(&after) >= settles(&before) + 3.0);
     })
     .await;
 }
