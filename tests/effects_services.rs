@@ -298,3 +298,48 @@ async fn services_and_settle_windows_are_counted() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_event_from_outside_extends_the_settle_window() {
+    within(60, async {
+        let (s, b) = set_up(|c| c.effects.settle_window_ms = 300).await;
+        make(&s, &b, "x", json!({})).await;
+        let client = s.client.clone();
+        let token = s.admin_token.clone();
+        let started = Instant::now();
+        let hang = tokio::spawn(async move {
+            let r = client
+                .authed(&token)
+                .post(
+                    "/machines/svc/i/x/events",
+                    &json!({"event": {"type": "HANG"}}),
+                )
+                .await;
+            (r.status, started.elapsed())
+        });
+        while b.count("/hang") == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let poked_at = started.elapsed();
+        let (reply, poke_took) = event(&s, "x", json!({"type": "POKE"})).await;
+        assert_eq!(reply["state"], "hanging", "{reply}");
+        let (status, hang_took) = hang.await.unwrap();
+        assert_eq!(status, 200);
+        println!(
+            "poked at {poked_at:?}; POKE answered after {poke_took:?}, HANG after {hang_took:?}"
+        );
+        let window = Duration::from_millis(300);
+        assert!(
+            poke_took >= window - Duration::from_millis(5),
+            "{poke_took:?}"
+        );
+        assert!(
+            hang_took >= poked_at + window,
+            "HANG answered before the moved end"
+        );
+        assert!(hang_took <= poked_at + window + Duration::from_millis(150));
+        assert_eq!(history(&s, "svc", "x").await, ["HANG", "POKE"]);
+    })
+    .await;
+}

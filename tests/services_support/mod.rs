@@ -96,7 +96,7 @@ async fn answer(path: &str) -> Response<BoxBody<Bytes, Infallible>> {
 /// XState 4. `LOAD` invokes `fetchUser` (two chained fetches, from `context.path`), `HANG`
 /// a fetch that never answers, `GO` spawns a fetch promise as `p1`, `T` passes through a
 /// state with a transient invoke, `CALL` runs a callback service that sends back `PINGED`,
-/// `MARK` enters a state whose entry action fetches `/mark`, `COUNT` enters `counted`,
+/// `POKE` (in `hanging`) changes only the context, `MARK` enters a state whose entry action fetches `/mark`, `COUNT` enters `counted`,
 /// whose named entry action fetches `/count`.
 pub const SERVICES_V4: &str = r#"
 import { assign, createMachine, spawn } from "npm:xstate";
@@ -129,6 +129,7 @@ export default createMachine({
     hanging: {
       invoke: { id: "hang", src: (ctx) => fetch(ctx.base + "/hang"), onDone: "ok",
                 onError: { target: "failed", actions: assign({ error: (_, e) => e.data }) } },
+      on: { POKE: { actions: assign({ pokes: (ctx) => (ctx.pokes || 0) + 1 }) } },
     },
     spawning: {
       entry: assign({ ref: (ctx) => spawn(fetch(ctx.base + "/user/1").then((r) => r.json()), "p1") }),
