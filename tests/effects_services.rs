@@ -304,7 +304,7 @@ async fn an_event_from_outside_extends_the_settle_window() {
     within(60, async {
         let (s, b) = set_up(|c| c.effects.settle_window_ms = 300).await;
         make(&s, &b, "x", json!({})).await;
-        let client = s.client.clone();
+        let client = s.client;
         let token = s.admin_token.clone();
         let started = Instant::now();
         let hang = tokio::spawn(async move {
