@@ -21,7 +21,8 @@ use serde_json::{json, Value};
 use statewire::config::{FetchConfig, StoreKind};
 use statewire::effects::HostOps;
 use statewire::metrics::{
-    self, events, fanout as fm, fetch, http as hm, runtime as rm, session as wm, store as sm,
+    self, events, fanout as fm, fetch, http as hm, runtime as rm, services, session as wm,
+    store as sm,
 };
 use statewire::server::Extensions;
 use tokio::task::JoinSet;
@@ -325,6 +326,8 @@ fn expectations() -> Vec<Expect> {
         Moved(format!("{}{{outcome=\"ok\"}}", fetch::REQUESTS_TOTAL)),
         Moved(format!("{}{{outcome=\"refused\"}}", fetch::REQUESTS_TOTAL)),
         count(fetch::DURATION_SECONDS),
+        Present(services::SERVICES_TOTAL),
+        Present(services::SETTLE_WINDOWS_CLOSED_TOTAL),
     ];
     for outcome in ["accepted", "rejected", "timeout", "fault", "machine_error"] {
         let selector = format!("{}{{outcome=\"{outcome}\"}}", events::EVENTS_TOTAL);
