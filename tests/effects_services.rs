@@ -343,3 +343,30 @@ async fn an_event_from_outside_extends_the_settle_window() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_xstate5_actor_cut_off_by_the_window_gets_its_error_event() {
+    within(60, async {
+        let (s, b) = set_up(|c| c.effects.settle_window_ms = 200).await;
+        deploy(&s, "svc5", SERVICES_V5).await;
+        create_with(&s, "svc5", "h", json!({"base": b.base})).await;
+        let r = send(&s, "svc5", "h", json!({"type": "HANG"})).await;
+        assert_eq!(r.json()["state"], "hanging", "{:?}", r.body);
+        let r = send(&s, "svc5", "h", json!({"type": "LOAD"})).await;
+        assert_eq!(r.json()["state"], "ok", "{:?}", r.body);
+        assert_eq!(
+            history(&s, "svc5", "h").await,
+            [
+                "HANG",
+                "xstate.error.actor.hang",
+                "LOAD",
+                "xstate.done.actor.getUser"
+            ]
+        );
+        let h = transitions(s.store().as_ref(), "svc5", "h").await;
+        assert_eq!(h[1].event["actorId"], "hang");
+        assert_eq!(h[1].event["error"]["message"], "service interrupted");
+        assert_eq!(b.count("/hang"), 1);
+    })
+    .await;
+}

@@ -153,7 +153,8 @@ export const allowRead = () => true;
 export const allowWrite = () => true;
 "#;
 
-/// XState 5: `LOAD` invokes a `fromPromise` actor with input, `GO` spawns a promise child.
+/// XState 5: `LOAD` invokes a `fromPromise` actor with input, `GO` spawns a promise child,
+/// `HANG` invokes a promise that never settles.
 pub const SERVICES_V5: &str = r#"
 import { assign, fromPromise, setup, spawnChild } from "xstate5";
 
@@ -162,12 +163,18 @@ const getUser = fromPromise(async ({ input }) => {
   return await r.json();
 });
 
-export default setup({ actors: { getUser } }).createMachine({
+const hang = fromPromise(({ input }) => fetch(input.base + "/hang"));
+
+export default setup({ actors: { getUser, hang } }).createMachine({
   id: "svc5",
   initial: "idle",
   context: { base: "", user: null },
   states: {
-    idle: { on: { LOAD: "loading", GO: "spawning" } },
+    idle: { on: { LOAD: "loading", GO: "spawning", HANG: "hanging" } },
+    hanging: {
+      invoke: { id: "hang", src: "hang", input: ({ context }) => ({ base: context.base }),
+                onDone: "ok", onError: "failed" },
+    },
     loading: {
       invoke: {
         id: "getUser", src: "getUser", input: ({ context }) => ({ base: context.base }),
@@ -179,7 +186,7 @@ export default setup({ actors: { getUser } }).createMachine({
       entry: spawnChild("getUser", { id: "p1", input: ({ context }) => ({ base: context.base }) }),
       on: { "xstate.done.actor.p1": { target: "got", actions: assign({ user: ({ event }) => event.output }) } },
     },
-    ok: {}, got: {}, failed: {},
+    ok: {}, got: {}, failed: { on: { LOAD: "loading" } },
   },
 });
 
