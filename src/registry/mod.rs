@@ -18,11 +18,13 @@
 //! Effects after commit go the same way: a step's effects are applied to the instance's
 //! effect state in the commit of the step (`effects`); a due timer is delivered as an event
 //! of the instance (`fire`); messages to other instances go through the receivers' own write
-//! paths (`outbox`); `due` acts on an instance whose wake-up time has come.
+//! paths (`outbox`); `due` acts on an instance whose wake-up time has come; `services` runs
+//! the module's share (custom actions, services) on the instance's pinned guest after the
+//! commit, holds requests until the instance settles, and delivers owed error events.
 //!
 //! Layout: `entry` (the map entry and its states), `code` (machine code cached per version),
 //! `write` (the write paths above), `evict` (the eviction policy), `listener` (commit hooks),
-//! `inflight` (tracking writes for shutdown), `effects`, `fire`, `outbox`, `due`.
+//! `inflight` (tracking writes for shutdown), `effects`, `fire`, `outbox`, `due`, `services`.
 
 mod code;
 mod due;

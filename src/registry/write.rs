@@ -394,11 +394,8 @@ impl Inner {
     /// then every [`super::CommitListener`] hears of the write with the step's effect list
     /// (the timer scheduler arms from the record's `wake_at_ms`, the fan-out pushes).
     ///
-    /// This is where running the module's share of the effects plugs in: once the runtime
-    /// keeps the step's token in a pinned module instance, `run_effects` for that token is
-    /// called from here (after the logs, before the listeners), and what its outbox asks for
-    /// (operations, events for the instance) is handed to the service runner. Nothing here
-    /// may fail the write: it is already durable.
+    /// The module's share of the step (`run_effects` on the pinned guest) runs right after
+    /// this, from [`Inner::finish`]. Nothing here may fail the write: it is already durable.
     pub(super) fn after_commit(
         &self,
         key: &InstanceKey,
