@@ -58,7 +58,7 @@ async fn a_loader_answers_once_its_two_fetches_are_done() {
         let (s, b) = set_up(|_| {}).await;
         make(&s, &b, "a", json!({})).await;
         let (reply, took) = event(&s, "a", json!({"type": "LOAD"})).await;
-        println!("LOAD answered in {took:?} (3 commits, 2 fetches)");
+        println!("LOAD answered in {took:?} (2 commits, 2 fetches)");
         assert_eq!(reply["state"], "ok", "{reply}");
         assert_eq!(
             context(&s, "svc", "a").await["user"],
