@@ -56,6 +56,8 @@ pub enum ServerError {
     AdminKey(#[from] AdminKeyError),
     #[error("runtime")]
     Runtime(#[from] RuntimeError),
+    #[error("effects")]
+    Effects(#[from] crate::effects::HostOpsError),
     #[error("cannot listen on {addr}")]
     Bind {
         addr: String,
@@ -114,6 +116,10 @@ pub async fn start_with(config: Config, ext: Extensions) -> Result<RunningServer
     let runtime = Runtime::new(config.runtime_config())?;
     let registry = Registry::new(store.clone(), runtime.clone(), &config.registry);
     registry.set_retry_policy((&config.effects).into());
+    registry.set_services(
+        crate::effects::HostOps::new(&config.effects.fetch)?,
+        config.effects.settle_window_ms,
+    );
     for listener in ext.listeners {
         registry.add_listener(listener);
     }
@@ -158,6 +164,14 @@ pub async fn start_with(config: Config, ext: Extensions) -> Result<RunningServer
     let api = Arc::new(api);
 
     let sweeper = registry.start_sweeper();
+    // Services cut off by a crash or restart: their error events are owed now.
+    let recovering = registry.clone();
+    tokio::spawn(async move {
+        let n = recovering.recover_services().await;
+        if n > 0 {
+            tracing::info!(instances = n, "owed service errors delivered at start");
+        }
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let acceptor = tokio::spawn(accept_loop(listener, api.clone(), stop_rx));
     tracing::info!(%addr, store = api.config.store.kind.as_str(), "server listening");

@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 use statewire::config::{FetchConfig, StoreKind};
 use statewire::effects::HostOps;
 use statewire::metrics::{
-    self, events, fanout as fm, fetch, http as hm, runtime as rm, session as wm, store as sm,
-    timers as tm,
+    self, events, fanout as fm, fetch, http as hm, runtime as rm, services, session as wm,
+    store as sm, timers as tm,
 };
 use statewire::server::Extensions;
 use tokio::task::JoinSet;
@@ -53,6 +53,7 @@ async fn prometheus_sees_every_dashboard_metric_and_every_panel_query_answers() 
                 c.runtime.call_deadline_ms = 1_000;
                 c.runtime.memory_limit_bytes = 32 << 20;
                 c.effects.retry_interval_ms = effects_support::RETRY_MS;
+                c.effects.settle_window_ms = effects_support::metrics_load::SETTLE_WINDOW_MS;
             },
             ext,
         )
@@ -337,7 +338,19 @@ fn expectations() -> Vec<Expect> {
         Moved(tm::DELIVERY_FAILURES_TOTAL.to_owned()),
         Moved(format!("{}{{kind=\"timer\"}}", tm::DROPPED_TOTAL)),
         Moved(tm::OUTBOX_DELIVERED_TOTAL.to_owned()),
-        Present(rm::GUESTS_PINNED),
+        WasPositive(rm::GUESTS_PINNED),
+        Moved(format!(
+            "{}{{outcome=\"started\"}}",
+            services::SERVICES_TOTAL
+        )),
+        Moved(format!("{}{{outcome=\"done\"}}", services::SERVICES_TOTAL)),
+        Moved(format!("{}{{outcome=\"error\"}}", services::SERVICES_TOTAL)),
+        Moved(format!(
+            "{}{{outcome=\"interrupted\"}}",
+            services::SERVICES_TOTAL
+        )),
+        Moved(services::SETTLE_WINDOWS_CLOSED_TOTAL.to_owned()),
+        count(services::SETTLE_SECONDS),
     ];
     for outcome in ["accepted", "rejected", "timeout", "fault", "machine_error"] {
         let selector = format!("{}{{outcome=\"{outcome}\"}}", events::EVENTS_TOTAL);

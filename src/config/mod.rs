@@ -34,6 +34,7 @@
 //! [effects]
 //! retry_interval_ms = 30000
 //! max_attempts = 5
+//! settle_window_ms = 90000
 //! ```
 //!
 //! A `[store.scylla]` section holds the ScyllaDB settings (`nodes`, `keyspace`, …; see
@@ -46,7 +47,8 @@
 //! `STATEWIRE_WORKERS`, `STATEWIRE_MAX_CONTEXT_BYTES`, `STATEWIRE_MAX_HOT_INSTANCES`,
 //! `STATEWIRE_IDLE_EVICT_MS`, `STATEWIRE_WS_PING_INTERVAL_MS`, `STATEWIRE_WS_PING_GRACE_MS`,
 //! `STATEWIRE_WS_STALL_TIMEOUT_MS`, `STATEWIRE_SHUTDOWN_GRACE_MS`,
-//! `STATEWIRE_EFFECTS_RETRY_INTERVAL_MS`, `STATEWIRE_EFFECTS_MAX_ATTEMPTS`, the `STATEWIRE_SCYLLA_*`
+//! `STATEWIRE_EFFECTS_RETRY_INTERVAL_MS`, `STATEWIRE_EFFECTS_MAX_ATTEMPTS`,
+//! `STATEWIRE_EFFECTS_SETTLE_WINDOW_MS`, the `STATEWIRE_SCYLLA_*`
 //! variables of [`ScyllaConfig::apply_env`], and the `STATEWIRE_FETCH_*` ones of
 //! [`FETCH_ENV_VARS`]. `STATEWIRE_CONFIG` names the file; `STATEWIRE_LOG`
 //! is read by `serve`'s logger.
@@ -275,6 +277,8 @@ pub struct EffectsConfig {
     pub max_attempts: u32,
     /// Outbound `fetch` from machines.
     pub fetch: FetchConfig,
+    /// How long a request waits for its instance's services to settle after its event.
+    pub settle_window_ms: u64,
 }
 
 impl Default for EffectsConfig {
@@ -283,6 +287,7 @@ impl Default for EffectsConfig {
             retry_interval_ms: 30_000,
             max_attempts: 5,
             fetch: FetchConfig::default(),
+            settle_window_ms: 90_000,
         }
     }
 }
@@ -316,6 +321,7 @@ pub const ENV_VARS: &[&str] = &[
     "STATEWIRE_SHUTDOWN_GRACE_MS",
     "STATEWIRE_EFFECTS_RETRY_INTERVAL_MS",
     "STATEWIRE_EFFECTS_MAX_ATTEMPTS",
+    "STATEWIRE_EFFECTS_SETTLE_WINDOW_MS",
 ];
 
 impl Config {
@@ -422,6 +428,9 @@ impl Config {
             }
             "STATEWIRE_EFFECTS_MAX_ATTEMPTS" => {
                 self.effects.max_attempts = parse_num(&value).map_err(bad)?
+            }
+            "STATEWIRE_EFFECTS_SETTLE_WINDOW_MS" => {
+                self.effects.settle_window_ms = parse_num(&value).map_err(bad)?
             }
             _ => return self.effects.fetch.apply_var(var, &value).map_err(bad),
         }

@@ -29,6 +29,7 @@ mod guard;
 pub mod http;
 pub mod labels;
 pub mod runtime;
+pub mod services;
 pub mod session;
 pub mod store;
 pub mod timers;
@@ -47,6 +48,7 @@ pub fn all_names() -> Vec<&'static str> {
         store::NAMES,
         fetch::NAMES,
         timers::NAMES,
+        services::NAMES,
     ]
     .concat()
 }
@@ -63,6 +65,7 @@ fn describe_all() {
     store::describe();
     fetch::describe();
     timers::describe();
+    services::describe();
 }
 
 /// Bucket upper bounds for durations: 100 µs to 10 s, about three per decade. A guest call is

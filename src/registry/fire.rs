@@ -13,14 +13,12 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::write::{effects_only_commit, next_commit, Planned};
+use super::write::{effects_only_commit, Planned};
 use super::{Inner, RegistryError};
 use crate::clock::now_ms;
 use crate::ids::InstanceKey;
 use crate::metrics::timers as metrics;
-use crate::store::{
-    EffectState, InstanceRecord, InstanceStatus, OutboxKind, OutboxMessage, TimerRecord,
-};
+use crate::store::{EffectState, InstanceRecord, OutboxKind, OutboxMessage, TimerRecord};
 
 /// How failed deliveries of timers and messages are retried (`[effects]` in the config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +91,7 @@ impl Inner {
         seq: u64,
     ) -> Result<TimerFire, RegistryError> {
         let _write = self.inflight.begin()?;
+        self.pay_owed(key).await?;
         // How the last planned write ends, and how late a first attempt came.
         let outcome = Mutex::new((TimerFire::Stale, None));
         let result = {
@@ -131,7 +130,7 @@ impl Inner {
 
     /// What firing `(id, seq)` writes on `current`, and how it ends if that write commits.
     async fn plan_fire(
-        &self,
+        self: &Arc<Self>,
         key: &InstanceKey,
         current: &Arc<InstanceRecord>,
         id: &str,
@@ -167,24 +166,13 @@ impl Inner {
 
     /// The transition a timer's event makes, without asking `allowWrite`.
     async fn timer_step(
-        &self,
+        self: &Arc<Self>,
         key: &InstanceKey,
         current: &InstanceRecord,
         effects: EffectState,
         timer: &TimerRecord,
     ) -> Result<(crate::store::Commit, super::write::AfterCommit), RegistryError> {
-        if current.status == InstanceStatus::Paused {
-            return Err(RegistryError::Paused(key.clone()));
-        }
-        let code = self
-            .code
-            .get(&key.machine, &current.machine_version)
-            .await?;
-        let step = self
-            .runtime
-            .transition(&code, &current.snapshot, &timer.event)
-            .await?;
-        Ok(next_commit(key, current, effects, step, &timer.event))
+        self.machine_step(key, current, effects, &timer.event).await
     }
 
     /// `effects` after one more failed attempt of `(id, seq)`: the next attempt one retry

@@ -18,11 +18,13 @@
 //! Effects after commit go the same way: a step's effects are applied to the instance's
 //! effect state in the commit of the step (`effects`); a due timer is delivered as an event
 //! of the instance (`fire`); messages to other instances go through the receivers' own write
-//! paths (`outbox`); `due` acts on an instance whose wake-up time has come.
+//! paths (`outbox`); `due` acts on an instance whose wake-up time has come; `services` runs
+//! the module's share (custom actions, services) on the instance's pinned guest after the
+//! commit, holds requests until the instance settles, and delivers owed error events.
 //!
 //! Layout: `entry` (the map entry and its states), `code` (machine code cached per version),
 //! `write` (the write paths above), `evict` (the eviction policy), `listener` (commit hooks),
-//! `inflight` (tracking writes for shutdown), `effects`, `fire`, `outbox`, `due`.
+//! `inflight` (tracking writes for shutdown), `effects`, `fire`, `outbox`, `due`, `services`.
 
 mod code;
 mod due;
@@ -33,6 +35,7 @@ mod fire;
 mod inflight;
 mod listener;
 mod outbox;
+mod services;
 mod write;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -141,6 +144,7 @@ struct Inner {
     evicting: std::sync::atomic::AtomicBool,
     loads: AtomicU64,
     evictions: AtomicU64,
+    services: services::Services,
 }
 
 impl Registry {
@@ -161,6 +165,7 @@ impl Registry {
                 evicting: Default::default(),
                 loads: AtomicU64::new(0),
                 evictions: AtomicU64::new(0),
+                services: Default::default(),
             }),
         }
     }
@@ -168,6 +173,31 @@ impl Registry {
     /// Registers a hook called after every durable write; see [`CommitListener`].
     pub fn add_listener(&self, listener: Arc<dyn CommitListener>) {
         self.inner.listeners.write().push(listener);
+    }
+
+    /// How invoked services run: `host_ops` performs their `fetch` and `sleep` operations,
+    /// and a request waits at most `settle_window_ms` after its last event for its instance
+    /// to settle (docs/effects.md, "Settling").
+    pub fn set_services(&self, host_ops: crate::effects::HostOps, settle_window_ms: u64) {
+        self.inner.services.configure(host_ops, settle_window_ms);
+    }
+
+    /// Delivers the owed error events of every instance whose services were cut off (by a
+    /// crash or a restart); returns how many instances had some. Run once at start.
+    pub async fn recover_services(&self) -> usize {
+        self.inner.recover_services().await
+    }
+
+    /// Instances whose services run now, each holding a pinned guest.
+    pub fn unsettled(&self) -> usize {
+        self.inner.services.len()
+    }
+
+    /// Makes the next `n` instance commits meet a conflict without writing, as if another
+    /// node had written first. For tests of what runs after a failed commit.
+    #[doc(hidden)]
+    pub fn force_conflicts(&self, n: u32) {
+        self.inner.services.force_conflicts(n);
     }
 
     /// How failed deliveries of timers and messages are retried from now on.

@@ -184,6 +184,7 @@ impl Inner {
         delivery_id: &str,
     ) -> Result<Arc<InstanceRecord>, RegistryError> {
         let _write = self.inflight.begin()?;
+        self.pay_owed(receiver).await?;
         let auth = &sender_auth(sender);
         self.write_existing(receiver, |current| async move {
             self.event_step(receiver, &current, event, auth, Some(delivery_id))

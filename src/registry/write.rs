@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::effects::{apply_step, Applied};
 use super::entry::Held;
+use super::services::{ModuleStep, StepInput};
 use super::{CreateRequest, Inner, RegistryError, MAX_COMMIT_ATTEMPTS};
 use crate::clock::now_ms;
 use crate::ids::InstanceKey;
@@ -22,6 +23,8 @@ use crate::store::{
 pub(super) struct AfterCommit {
     pub effects: Vec<Value>,
     pub applied: Applied,
+    /// The step ran in a guest that keeps its token: its effects run after the commit.
+    pub module: Option<ModuleStep>,
 }
 
 /// How an instance write is made: the commit and what follows it, or nothing to write.
@@ -51,12 +54,17 @@ impl Inner {
             .await;
         if result.is_err() && held.loaded().is_none() {
             self.retire(key, held);
+        } else {
+            drop(held);
         }
-        result
+        let record = result?;
+        drop(_write);
+        self.wait_settled(key).await;
+        Ok(self.read(key).await.unwrap_or(record))
     }
 
     async fn create_held(
-        &self,
+        self: &Arc<Self>,
         key: &InstanceKey,
         held: &mut Held,
         code: &crate::runtime::MachineCode,
@@ -80,6 +88,7 @@ impl Inner {
             context: request.context,
             auth_context: request.auth_context,
         };
+        let (step, module) = self.module_step(key, code, StepInput::Init(&input)).await?;
         let Step {
             snapshot,
             state,
@@ -88,7 +97,7 @@ impl Inner {
             done,
             effects,
             token: _,
-        } = self.runtime.init(code, &input).await?;
+        } = step;
         let now = now_ms();
         let mut effect_state = EffectState {
             parent,
@@ -117,10 +126,15 @@ impl Inner {
             next: record,
             transition: None,
         };
-        match self.commit(held, commit).await? {
+        let committed = self.commit(held, commit).await;
+        let after = AfterCommit {
+            effects,
+            applied,
+            module,
+        };
+        match self.finish(key, committed, after).await? {
             Outcome::Committed(record) => {
                 tracing::debug!(instance = %key, "instance created");
-                self.after_commit(key, &record, &AfterCommit { effects, applied });
                 Ok(record)
             }
             Outcome::Moved(existing) => {
@@ -139,11 +153,17 @@ impl Inner {
         auth_context: &Value,
     ) -> Result<Arc<InstanceRecord>, RegistryError> {
         let _write = self.inflight.begin()?;
-        self.write_existing(key, |current| async move {
-            self.event_step(key, &current, event, auth_context, None)
-                .await
-        })
-        .await
+        self.pay_owed(key).await?;
+        let record = self
+            .write_existing(key, |current| async move {
+                self.event_step(key, &current, event, auth_context, None)
+                    .await
+            })
+            .await?;
+        self.extend_window(key);
+        drop(_write);
+        self.wait_settled(key).await;
+        Ok(self.read(key).await.unwrap_or(record))
     }
 
     /// The write an event makes, after `allowWrite` accepts it: the transition, with the
@@ -151,7 +171,7 @@ impl Inner {
     /// message's id), a message already received writes nothing, and a new one is recorded
     /// in the same commit, so a retried delivery is applied once.
     pub(super) async fn event_step(
-        &self,
+        self: &Arc<Self>,
         key: &InstanceKey,
         current: &InstanceRecord,
         event: &Value,
@@ -179,15 +199,40 @@ impl Inner {
         if !self.runtime.allow_write(&code, &args).await? {
             return Err(RegistryError::Rejected);
         }
-        let step = self
-            .runtime
-            .transition(&code, &current.snapshot, event)
-            .await?;
         let mut effects = current.effects.clone();
         if let Some(id) = delivery {
             effects.record_received(id);
         }
-        Ok(Some(next_commit(key, current, effects, step, event)))
+        self.machine_step(key, current, effects, event)
+            .await
+            .map(Some)
+    }
+
+    /// The write `event` makes on `current` (no `allowWrite`: callers decide), with the step's
+    /// effects applied over `effects`. The step runs on the instance's pinned guest while one
+    /// runs for it.
+    pub(super) async fn machine_step(
+        self: &Arc<Self>,
+        key: &InstanceKey,
+        current: &InstanceRecord,
+        effects: EffectState,
+        event: &Value,
+    ) -> Result<(Commit, AfterCommit), RegistryError> {
+        if current.status == InstanceStatus::Paused {
+            return Err(RegistryError::Paused(key.clone()));
+        }
+        let code = self
+            .code
+            .get(&key.machine, &current.machine_version)
+            .await?;
+        let input = StepInput::Transition {
+            snapshot: &current.snapshot,
+            event,
+        };
+        let (step, module) = self.module_step(key, &code, input).await?;
+        let (commit, mut after) = next_commit(key, current, effects, step, event);
+        after.module = module;
+        Ok((commit, after))
     }
 
     pub(super) async fn set_status(
@@ -236,10 +281,10 @@ impl Inner {
             let Some((commit, after)) = attempt(current.clone()).await? else {
                 return Ok(current);
             };
-            match self.commit(&mut held, commit).await? {
+            let committed = self.commit(&mut held, commit).await;
+            match self.finish(key, committed, after).await? {
                 Outcome::Committed(record) => {
                     tracing::debug!(instance = %key, version = record.version, attempt = n, "instance written");
-                    self.after_commit(key, &record, &after);
                     return Ok(record);
                 }
                 Outcome::Moved(Some(newer)) => {
@@ -275,6 +320,33 @@ impl Inner {
         Ok(())
     }
 
+    /// What follows a commit attempt: after a durable write, [`Inner::after_commit`] and the
+    /// module's share of the effects; otherwise the step's token is discarded.
+    async fn finish(
+        self: &Arc<Self>,
+        key: &InstanceKey,
+        committed: Result<Outcome, RegistryError>,
+        mut after: AfterCommit,
+    ) -> Result<Outcome, RegistryError> {
+        let module = after.module.take();
+        match (&committed, module) {
+            (Ok(Outcome::Committed(record)), module) => {
+                self.after_commit(key, record, &after);
+                if let Some(module) = module {
+                    let started = after
+                        .effects
+                        .iter()
+                        .filter(|e| e["type"] == "start")
+                        .count();
+                    self.run_module_effects(key, module, started).await;
+                }
+            }
+            (_, Some(module)) => self.discard_module_step(module).await,
+            (_, None) => {}
+        }
+        committed
+    }
+
     /// One compare-and-set. An unknown outcome is settled by a linearizable read: the write
     /// happened exactly when the stored record carries this write's id. On any other store
     /// error the entry goes cold, so the next request starts from what the store holds.
@@ -282,7 +354,13 @@ impl Inner {
         let key = commit.key.clone();
         let write_id = commit.next.write_id;
         let next = Arc::new(commit.next.clone());
-        let settled = match self.store.commit(commit).await {
+        let stored = if self.services.take_forced_conflict() {
+            tracing::debug!(instance = %key, "conflict forced by the test hook");
+            Ok(CasOutcome::Conflict { current: None })
+        } else {
+            self.store.commit(commit).await
+        };
+        let settled = match stored {
             Ok(CasOutcome::Applied { .. }) => Ok(Outcome::Committed(next)),
             Ok(CasOutcome::Conflict { .. }) => self
                 .store
@@ -316,11 +394,8 @@ impl Inner {
     /// then every [`super::CommitListener`] hears of the write with the step's effect list
     /// (the timer scheduler arms from the record's `wake_at_ms`, the fan-out pushes).
     ///
-    /// This is where running the module's share of the effects plugs in: once the runtime
-    /// keeps the step's token in a pinned module instance, `run_effects` for that token is
-    /// called from here (after the logs, before the listeners), and what its outbox asks for
-    /// (operations, events for the instance) is handed to the service runner. Nothing here
-    /// may fail the write: it is already durable.
+    /// The module's share of the step (`run_effects` on the pinned guest) runs right after
+    /// this, from [`Inner::finish`]. Nothing here may fail the write: it is already durable.
     pub(super) fn after_commit(
         &self,
         key: &InstanceKey,
@@ -389,6 +464,7 @@ pub(super) fn next_commit(
     let after = AfterCommit {
         effects: step.effects,
         applied,
+        module: None,
     };
     (commit, after)
 }
