@@ -180,6 +180,28 @@ fn a_token_without_exp_is_refused() {
 }
 
 #[test]
+fn a_token_whose_exp_is_not_a_number_of_seconds_says_so() {
+    let key = Key::new();
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(key.id.to_string());
+    let enc = EncodingKey::from_secret(key.secret.as_bytes()).unwrap();
+    for exp in [json!(1e300), json!("99999999999"), json!(-5), json!(true)] {
+        let claims = json!({"act": {"sub": "u"}, "exp": exp});
+        let token = jsonwebtoken::encode(&header, &claims, &enc).unwrap();
+        let err = key.check(&token).unwrap_err();
+        assert_eq!(err, TokenError::InvalidExp, "{exp}");
+        assert_eq!(
+            err.to_string(),
+            "token exp claim is not a valid number of seconds"
+        );
+    }
+    // A far but representable expiry is accepted.
+    let claims = json!({"act": {"sub": "u"}, "exp": 99_999_999_999u64});
+    let token = jsonwebtoken::encode(&header, &claims, &enc).unwrap();
+    assert!(key.check(&token).is_ok());
+}
+
+#[test]
 fn a_token_used_before_its_nbf_is_refused() {
     let key = Key::new();
     let mut header = Header::new(Algorithm::HS256);

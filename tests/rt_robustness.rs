@@ -34,6 +34,10 @@ async fn malformed_and_unknown_messages_get_error_frames_and_the_connection_live
                 "invalid-parameter",
             ),
         ];
+        ws.send_raw(Message::Text("not json".into())).await;
+        let error = ws.next_json().await;
+        let said = error["error"].as_str().unwrap();
+        assert!(said.starts_with("message is not valid JSON"), "{said}");
         for (text, request_id, code) in cases {
             ws.send_raw(Message::Text(text.into())).await;
             let error = ws.next_json().await;
@@ -141,4 +145,64 @@ async fn a_silent_connection_is_closed_after_the_ping_interval_and_grace_and_pin
         s.shutdown().await;
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_client_that_drops_its_connection_is_not_counted_as_a_protocol_close() {
+    within(120, async {
+        let s = toggle_server(|_| {}).await;
+        let token = user(&s, "a").await;
+        let addr = s.running().addr();
+        let realtime = s.running().realtime().unwrap();
+
+        // Open, talk, then drop the TCP connection without a close frame.
+        let mut ws = WsClient::connect(addr, &token).await;
+        ws.send(json!({"type": "ping"})).await;
+        assert_eq!(ws.next_json().await["type"], "pong");
+        assert_eq!(realtime.stats().connections, 1);
+        drop(ws);
+        // And one that drops right after the upgrade, before any frame.
+        let mut tcp = upgraded(addr, &token).await;
+        tcp.shutdown().await.unwrap();
+        drop(tcp);
+        settle(|| realtime.stats().connections == 0).await;
+        assert_eq!(realtime.stats().closed_bad_input, 0);
+
+        // A real protocol violation on the same server is still counted.
+        let mut tcp = upgraded(addr, &token).await;
+        tcp.write_all(&[0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut rest)).await;
+        settle(|| realtime.stats().connections == 0).await;
+        assert_eq!(realtime.stats().closed_bad_input, 1);
+        s.shutdown().await;
+    })
+    .await;
+}
+
+/// A raw TCP connection upgraded to `/rt`, with the 101 answer read.
+async fn upgraded(addr: std::net::SocketAddr, token: &str) -> tokio::net::TcpStream {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let handshake = format!(
+        "GET /rt?token={token} HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\n\
+         sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    tcp.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = vec![0u8; 1024];
+    let n = tcp.read(&mut head).await.unwrap();
+    assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 101"));
+    tcp
+}
+
+/// Waits (polling, up to 10 s) until `done` holds.
+async fn settle(done: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not settle within 10 s");
 }

@@ -61,6 +61,10 @@ pub enum TokenError {
     NotYetValid,
     #[error("token has no exp claim")]
     MissingExp,
+    /// `exp` is there but is not a whole number of seconds since the epoch that fits 64 bits
+    /// (a string, a negative number, `1e300`).
+    #[error("token exp claim is not a valid number of seconds")]
+    InvalidExp,
 }
 
 /// The claims this server reads; anything else in the token is ignored.
@@ -128,16 +132,16 @@ pub fn verify(token: &str, key_id: &KeyId, key: &DecodingKey) -> Result<Verified
     validation.validate_exp = true;
     validation.validate_nbf = true;
     validation.validate_aud = false;
-    validation.set_required_spec_claims(&["exp"]);
+    // `exp` is required, but checked below: the library's own presence check also fails on an
+    // `exp` it cannot read, which would report a present but invalid claim as missing.
+    validation.required_spec_claims.clear();
     let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| {
         match e.into_kind() {
             ErrorKind::InvalidSignature => TokenError::BadSignature(key_id.clone()),
             ErrorKind::ExpiredSignature => TokenError::Expired,
             ErrorKind::ImmatureSignature => TokenError::NotYetValid,
             ErrorKind::MissingRequiredClaim(_) => TokenError::MissingExp,
-            ErrorKind::InvalidClaimFormat(claim) if claim == "exp" => {
-                TokenError::Malformed("exp is not a number")
-            }
+            ErrorKind::InvalidClaimFormat(claim) if claim == "exp" => TokenError::InvalidExp,
             ErrorKind::InvalidClaimFormat(_) => TokenError::Malformed("nbf is not a number"),
             ErrorKind::InvalidAlgorithm | ErrorKind::UnsupportedAlgorithm => {
                 TokenError::UnsupportedAlgorithm("(header)".to_owned())
@@ -151,8 +155,9 @@ pub fn verify(token: &str, key_id: &KeyId, key: &DecodingKey) -> Result<Verified
     let expires_at = claims
         .exp
         .as_ref()
-        .and_then(Value::as_f64)
         .ok_or(TokenError::MissingExp)?
+        .as_f64()
+        .ok_or(TokenError::InvalidExp)?
         .floor() as i64;
     let auth_context = auth_context(claims.act, claims.sub)?;
     Ok(VerifiedToken {

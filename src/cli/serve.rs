@@ -76,7 +76,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
     eprintln!(
-        "get an admin token with: statewire token --admin --data-dir {}",
+        "get an admin token with: {} token --admin --data-dir {}",
+        this_command(),
         data_dir.display()
     );
 
@@ -89,6 +90,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     });
     server.shutdown(grace).await?;
     Ok(())
+}
+
+/// How to run this same binary from the current directory, for hints that must work when
+/// pasted: `target/release/statewire` from the repository root, else the absolute path.
+fn this_command() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "statewire".to_owned();
+    };
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| exe.strip_prefix(cwd).ok().map(PathBuf::from));
+    match relative {
+        // A bare name would be looked up on PATH; `./` keeps it pointing here.
+        Some(path) if path.parent() == Some(std::path::Path::new("")) => {
+            format!("./{}", path.display())
+        }
+        Some(path) => path.display().to_string(),
+        None => exe.display().to_string(),
+    }
 }
 
 /// SIGINT and SIGTERM, watched from start so that none is missed between two waits.

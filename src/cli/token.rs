@@ -108,9 +108,13 @@ pub fn smply_login(args: SmplyLoginArgs) -> anyhow::Result<()> {
         rfc3339_ms(signed.expires_at_s as i64 * 1000)
     );
     println!(
-        "smply now acts as this server's operator; give it the server's address on each call:"
+        "smply now acts as this server's operator; give it the server's address on each call, \
+         e.g. with the smply that setup pins, from the repository root:"
     );
-    println!("  smply machines list -u http://127.0.0.1:<port>");
+    println!(
+        "  NODE_OPTIONS=--experimental-websocket npx --prefix tests/compat smply machines list \
+         -u http://127.0.0.1:<port>"
+    );
     Ok(())
 }
 

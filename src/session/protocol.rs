@@ -73,13 +73,13 @@ pub fn decode(text: &str) -> Envelope {
         Ok(_) => {
             return Envelope {
                 request_id: None,
-                request: Err(ApiError::MalformedJson("a message is a JSON object".into())),
+                request: Err(not_json("message is not a JSON object".into())),
             }
         }
         Err(e) => {
             return Envelope {
                 request_id: None,
-                request: Err(ApiError::MalformedJson(e.to_string())),
+                request: Err(not_json(format!("message is not valid JSON: {e}"))),
             }
         }
     };
@@ -97,6 +97,15 @@ pub fn decode(text: &str) -> Envelope {
             request_id: None,
             request: Err(e),
         },
+    }
+}
+
+/// A frame that is not a JSON object: the same status and code as a malformed HTTP body, in
+/// words that speak of a message rather than a request body.
+fn not_json(message: String) -> ApiError {
+    ApiError::InvalidParameter {
+        message,
+        parameter: None,
     }
 }
 

@@ -13,6 +13,7 @@ use futures_util::StreamExt as _;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::close::CloseReason;
@@ -74,10 +75,13 @@ pub(super) async fn set(flag_rx: &mut watch::Receiver<bool>) {
 }
 
 /// The close a read error calls for; `None` when the transport is gone and nothing can be sent.
+/// A client that drops its connection without a close frame (end of stream, reset) ended the
+/// connection itself: that is not a protocol violation and is not counted as one.
 fn reason_for(conn: &Conn, e: &WsError) -> Option<CloseReason> {
     tracing::debug!(conn = %conn.id, error = %e, "websocket read failed");
     match e {
         WsError::Capacity(_) => Some(CloseReason::TooBig),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         WsError::Protocol(_) | WsError::Utf8(_) => Some(CloseReason::Protocol),
         WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Io(_) => None,
         _ => Some(CloseReason::Protocol),

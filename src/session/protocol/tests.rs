@@ -135,6 +135,10 @@ fn frames_that_are_not_json_objects_are_malformed() {
         assert!(envelope.request_id.is_none());
         let err = envelope.request.unwrap_err();
         assert_eq!(err.class().code, "invalid-parameter", "{text:?}");
+        assert_eq!(err.class().status.as_u16(), 400, "{text:?}");
+        let said = err.to_string();
+        assert!(said.starts_with("message is not "), "{text:?}: {said}");
+        assert!(!said.contains("request body"), "{text:?}: {said}");
     }
     let envelope = decoded(json!({"type": "ping", "requestId": 7}));
     assert_eq!(parameter(envelope).as_deref(), Some("requestId"));
