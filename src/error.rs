@@ -149,6 +149,7 @@ impl ApiError {
                     class(S::SERVICE_UNAVAILABLE, "machine-busy", true)
                 }
                 RuntimeError::GuestLost(_) => class(S::UNPROCESSABLE_ENTITY, "machine-trap", true),
+                RuntimeError::Throttled => class(S::SERVICE_UNAVAILABLE, "machine-busy", true),
             },
             ApiError::Store(e) => match e {
                 StoreError::Unknown => class(S::SERVICE_UNAVAILABLE, "store-unavailable", false),

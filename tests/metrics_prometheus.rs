@@ -351,6 +351,11 @@ fn expectations() -> Vec<Expect> {
         )),
         Moved(services::SETTLE_WINDOWS_CLOSED_TOTAL.to_owned()),
         count(services::SETTLE_SECONDS),
+        // The raw-wasm toggle's deadline penalizes it, so its next calls are admitted.
+        Moved(format!(
+            "{}{{outcome=\"admitted\"}}",
+            rm::CALLS_THROTTLED_TOTAL
+        )),
     ];
     for outcome in ["accepted", "rejected", "timeout", "fault", "machine_error"] {
         let selector = format!("{}{{outcome=\"{outcome}\"}}", events::EVENTS_TOTAL);

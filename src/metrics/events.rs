@@ -105,7 +105,7 @@ pub fn outcome<T>(result: &Result<T, RegistryError>) -> Outcome {
         }
         Err(E::Runtime(R::Deadline(_))) => Outcome::Timeout,
         Err(E::Runtime(R::OutOfMemory | R::Trap(_) | R::GuestLost(_))) => Outcome::Fault,
-        Err(E::Runtime(R::TooManyPinned { .. })) => Outcome::Unavailable,
+        Err(E::Runtime(R::TooManyPinned { .. } | R::Throttled)) => Outcome::Unavailable,
         Err(E::Runtime(R::InvalidBundle(_) | R::BundleTooLarge { .. } | R::Internal(_))) => {
             Outcome::Error
         }

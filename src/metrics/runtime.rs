@@ -13,6 +13,7 @@ pub const FAULTS_TOTAL: &str = "statewire_machine_faults_total";
 pub const MODULE_CACHE_LOOKUPS_TOTAL: &str = "statewire_module_cache_lookups_total";
 pub const GUESTS_LIVE: &str = "statewire_guests_live";
 pub const GUESTS_PINNED: &str = "statewire_guests_pinned";
+pub const CALLS_THROTTLED_TOTAL: &str = "statewire_machine_calls_throttled_total";
 
 pub const NAMES: &[&str] = &[
     CALL_DURATION_SECONDS,
@@ -20,6 +21,7 @@ pub const NAMES: &[&str] = &[
     MODULE_CACHE_LOOKUPS_TOTAL,
     GUESTS_LIVE,
     GUESTS_PINNED,
+    CALLS_THROTTLED_TOTAL,
 ];
 
 /// The operations a caller asks of a machine, as the `op` label spells them.
@@ -54,6 +56,26 @@ impl Fault {
             Fault::Deadline => "deadline",
             Fault::OutOfMemory => "oom",
             Fault::Trap => "trap",
+        }
+    }
+}
+
+/// What became of a call of a penalized machine at the penalty box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttled {
+    /// Got a permit and was queued.
+    Admitted,
+    /// Found no permit within twice the call deadline and failed with `machine-busy`.
+    Refused,
+}
+
+impl Throttled {
+    const ALL: [Throttled; 2] = [Throttled::Admitted, Throttled::Refused];
+
+    fn label(self) -> &'static str {
+        match self {
+            Throttled::Admitted => "admitted",
+            Throttled::Refused => "refused",
         }
     }
 }
@@ -105,6 +127,11 @@ pub fn fault(kind: CodeKind, fault: Fault) {
     counter!(FAULTS_TOTAL, "fault" => fault.label(), "kind" => kind_label(kind)).increment(1);
 }
 
+/// A call of a machine penalized for hitting its limits went through the penalty box.
+pub fn call_throttled(outcome: Throttled) {
+    counter!(CALLS_THROTTLED_TOTAL, "outcome" => outcome.label()).increment(1);
+}
+
 /// The compiled-module cache answered a lookup.
 pub fn module_lookup(result: CacheLookup) {
     counter!(MODULE_CACHE_LOOKUPS_TOTAL, "result" => result.label()).increment(1);
@@ -133,6 +160,10 @@ pub(super) fn describe() {
         MODULE_CACHE_LOOKUPS_TOTAL,
         "compiled-module lookups: found in memory, loaded from disk, or compiled"
     );
+    describe_counter!(
+        CALLS_THROTTLED_TOTAL,
+        "calls of machines penalized for hitting their limits, admitted to fewer workers or refused"
+    );
     describe_gauge!(
         GUESTS_LIVE,
         "guest instances alive now, idle or serving a call"
@@ -152,6 +183,9 @@ pub(super) fn describe() {
     }
     for result in CacheLookup::ALL {
         counter!(MODULE_CACHE_LOOKUPS_TOTAL, "result" => result.label()).increment(0);
+    }
+    for outcome in Throttled::ALL {
+        counter!(CALLS_THROTTLED_TOTAL, "outcome" => outcome.label()).increment(0);
     }
     gauge!(GUESTS_LIVE).increment(0.0);
     gauge!(GUESTS_PINNED).increment(0.0);

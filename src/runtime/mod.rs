@@ -17,6 +17,7 @@
 //! - `workers`: the threads that own guests and run calls; `watchdog` enforces deadlines.
 //! - `pinned`: guests kept for one machine instance while its effects run (ABI version 2),
 //!   and `outbox`: what the effect operations answer.
+//! - `throttle`: machines that recently hit their deadline or memory cap share fewer workers.
 //! - `stats`, `lru`: counters for metrics, and the small LRU map behind the bounded caches.
 
 mod abi;
@@ -29,6 +30,7 @@ mod pinboard;
 mod pinned;
 mod pool;
 mod stats;
+mod throttle;
 mod wasi;
 mod watchdog;
 mod workers;
@@ -119,6 +121,11 @@ pub enum RuntimeError {
     /// services that ran in it are lost.
     #[error("the machine guest of this instance was discarded: {0}")]
     GuestLost(String),
+    /// The machine recently ran into its deadline or memory limit, so its calls share fewer
+    /// workers, and this call found none free within twice the call deadline. Nothing of it
+    /// ran.
+    #[error("this machine recently exceeded its limits and its calls are limited; no worker was free for this call in time; try again later")]
+    Throttled,
 }
 
 /// How a module's bytes are run.
@@ -266,6 +273,7 @@ impl Runtime {
             templates: pool::Templates::new(),
             counters: counters.clone(),
             js_guest: js_guest(),
+            throttle: throttle::Throttle::new(worker_count, throttle::PENALTY),
         });
         let spawn_failed =
             |e: std::io::Error| RuntimeError::Internal(format!("cannot start wasm threads: {e}"));
@@ -393,24 +401,42 @@ impl Runtime {
     }
 
     /// Queues a job for the workers and waits for its reply without blocking the reactor.
+    /// Calls of a penalized machine first wait for the penalty box (see `throttle`), at most
+    /// twice the call deadline; a call queued just before its machine was penalized comes
+    /// back unrun and is queued again that way.
     async fn submit(
         &self,
         code: &MachineCode,
-        request: workers::Request,
+        mut request: workers::Request,
     ) -> Result<workers::Reply, RuntimeError> {
-        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
-        let job = workers::Job {
-            code: code.clone(),
-            request,
-            reply_tx,
-        };
-        self.inner
-            .jobs_tx
-            .send(job)
-            .map_err(|_| RuntimeError::Internal("wasm workers have stopped".into()))?;
-        reply_rx
-            .await
-            .map_err(|_| RuntimeError::Internal("a wasm worker dropped the call".into()))?
+        let wait_until =
+            tokio::time::Instant::now() + throttle::MAX_WAIT_DEADLINES * self.config.call_deadline;
+        loop {
+            let admission = self
+                .inner
+                .shared
+                .throttle
+                .admit(&code.hash, wait_until)
+                .await?;
+            let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
+            let job = workers::Job {
+                code: code.clone(),
+                request,
+                admission,
+                reply_tx,
+            };
+            self.inner
+                .jobs_tx
+                .send(job)
+                .map_err(|_| RuntimeError::Internal("wasm workers have stopped".into()))?;
+            match reply_rx
+                .await
+                .map_err(|_| RuntimeError::Internal("a wasm worker dropped the call".into()))??
+            {
+                workers::Reply::Unrun(unrun) => request = unrun,
+                reply => return Ok(reply),
+            }
+        }
     }
 }
 

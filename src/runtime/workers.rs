@@ -32,6 +32,7 @@ use super::pool::{
     fault_error, machine_label, MachinePool, Template, Templates, MACHINES_PER_WORKER,
 };
 use super::stats::{bump, Counters};
+use super::throttle::{Admission, Throttle};
 use super::watchdog::WatchSlot;
 use super::{BundleInfo, CodeKind, MachineCode, RuntimeConfig, RuntimeError, Step};
 use crate::metrics::runtime as metrics;
@@ -61,11 +62,16 @@ pub enum Reply {
     Allowed(bool),
     /// The answer to [`Request::Pin`]: the guest, when the Step carries a token.
     PinnedStep(Step, Option<Pinned>),
+    /// The request, not run: its machine was penalized after it was queued without a permit
+    /// of the penalty box (see `super::throttle`).
+    Unrun(Request),
 }
 
 pub struct Job {
     pub code: MachineCode,
     pub request: Request,
+    /// Held until the job is dropped, after its reply is sent.
+    pub admission: Admission,
     pub reply_tx: oneshot::Sender<Result<Reply, RuntimeError>>,
 }
 
@@ -82,6 +88,7 @@ pub struct Shared {
     pub templates: Templates,
     pub counters: Arc<Counters>,
     pub js_guest: JsGuest,
+    pub throttle: Throttle,
 }
 
 impl Shared {
@@ -152,6 +159,10 @@ pub fn run(id: usize, shared: Arc<Shared>, watch: WatchSlot, jobs_rx: Receiver<J
 impl Worker {
     fn run_job(&mut self, job: Job) {
         let worker = self;
+        if !job.admission.is_limited() && worker.shared.throttle.is_penalized(&job.code.hash) {
+            let _ = job.reply_tx.send(Ok(Reply::Unrun(job.request)));
+            return;
+        }
         let started = Instant::now();
         let op = job.request.name();
         let result =
@@ -161,6 +172,9 @@ impl Worker {
                     Err(RuntimeError::Internal("a wasm worker panicked".into()))
                 });
         if let Err(e) = &result {
+            if matches!(e, RuntimeError::Deadline(_) | RuntimeError::OutOfMemory) {
+                worker.shared.throttle.penalize(&job.code.hash);
+            }
             let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             let machine = machine_label(&job.code.hash);
             if matches!(e, RuntimeError::Internal(_)) {
