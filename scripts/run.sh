@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 cargo build --release --bin statewire
-exec target/release/statewire serve "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/statewire" serve "$@"
