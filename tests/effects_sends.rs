@@ -301,3 +301,57 @@ async fn a_later_message_waits_for_an_earlier_one_to_the_same_receiver() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn messages_after_one_that_is_dropped_go_on_in_order() {
+    within(180, async {
+        let interval = 100;
+        let s = server_with(
+            |c| c.effects.retry_interval_ms = interval,
+            Extensions::default(),
+        )
+        .await;
+        // This receiver never takes `n: 1`: that message is dropped after its fifth attempt.
+        let picky = REC.replace(
+            "export const allowWrite = () => true;",
+            "export const allowWrite = ({ event }) => !(event && event.n === 1);",
+        );
+        deploy(&s, "teller", TELLER).await;
+        deploy(&s, "rec", &picky).await;
+        create(&s, "teller", "t").await;
+        send_ok(&s, "teller", "t", json!({"type": "SPAWN"})).await;
+        wait_until_created(&s, "rec", "rec-1").await;
+
+        send_ok(&s, "teller", "t", json!({"type": "TELL", "n": 1})).await;
+        let first_sent = Instant::now();
+        send_ok(&s, "teller", "t", json!({"type": "TELL", "n": 2})).await;
+        send_ok(&s, "teller", "t", json!({"type": "TELL", "n": 3})).await;
+        loop {
+            let got = context(&s, "rec", "rec-1").await["got"].clone();
+            if got.as_array().is_some_and(|g| !g.is_empty()) {
+                let waited = first_sent.elapsed();
+                println!("later messages went after {waited:?}");
+                // Not before the first message's last attempt (four intervals after its first).
+                assert!(
+                    waited >= Duration::from_millis(4 * interval),
+                    "went early: {got}"
+                );
+                break;
+            }
+            assert!(first_sent.elapsed() < SETTLED, "never delivered");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let started = Instant::now();
+        while !effects(s.store().as_ref(), "teller", "t")
+            .await
+            .outbox
+            .is_empty()
+        {
+            assert!(started.elapsed() < SETTLED, "outbox not emptied");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(context(&s, "rec", "rec-1").await["got"], json!([2, 3]));
+        s.shutdown().await;
+    })
+    .await;
+}
