@@ -198,3 +198,160 @@ async fn a_child_of_an_unknown_machine_is_given_up_after_five_attempts() {
     })
     .await;
 }
+
+/// Spawns the persistent child `rec-1` (machine `rec`) on `SPAWN`, then passes each `TELL`
+/// it gets on to that child.
+const TELLER: &str = r#"
+import { assign, createMachine, send } from "npm:xstate";
+
+export default createMachine({
+  id: "teller",
+  predictableActionArguments: true,
+  initial: "idle",
+  context: {},
+  states: {
+    idle: {
+      on: {
+        SPAWN: {
+          target: "telling",
+          actions: assign({
+            rec: () =>
+              globalThis.__statebacked_rt.spawn(
+                { machineName: "rec", machineInstanceName: "rec-1" },
+                { name: "rec", context: { got: [] } },
+              ),
+          }),
+        },
+      },
+    },
+    telling: {
+      on: { TELL: { actions: send((_, e) => ({ type: "TELL", n: e.n }), { to: (c) => c.rec }) } },
+    },
+  },
+});
+
+export const allowRead = () => true;
+export const allowWrite = () => true;
+"#;
+
+/// Remembers the `n` of every `TELL`, in the order it applied them.
+const REC: &str = r#"
+import { assign, createMachine } from "npm:xstate";
+
+export default createMachine({
+  id: "rec",
+  predictableActionArguments: true,
+  initial: "on",
+  context: { got: [] },
+  states: {
+    on: { on: { TELL: { actions: assign({ got: (c, e) => [...c.got, e.n] }) } } },
+  },
+});
+
+export const allowRead = () => true;
+export const allowWrite = () => true;
+"#;
+
+#[tokio::test]
+async fn a_later_message_waits_for_an_earlier_one_to_the_same_receiver() {
+    within(180, async {
+        // A long retry interval: the first message's retry comes well after the second send.
+        let s = server_with(|c| c.effects.retry_interval_ms = 600, Extensions::default()).await;
+        deploy(&s, "teller", TELLER).await;
+        deploy(&s, "rec", REC).await;
+        create(&s, "teller", "t").await;
+        send_ok(&s, "teller", "t", json!({"type": "SPAWN"})).await;
+        wait_until_created(&s, "rec", "rec-1").await;
+        let status = "/machines/rec/i/rec-1/status";
+
+        let r = s.admin().put(status, &json!({"status": "paused"})).await;
+        assert!(r.status.is_success(), "{:?}", r.body);
+        send_ok(&s, "teller", "t", json!({"type": "TELL", "n": 1})).await;
+        let started = Instant::now();
+        loop {
+            let outbox = effects(s.store().as_ref(), "teller", "t").await.outbox;
+            if outbox.first().is_some_and(|m| m.attempts == 1) {
+                break;
+            }
+            assert!(
+                started.elapsed() < SETTLED,
+                "first attempt not made: {outbox:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let r = s.admin().put(status, &json!({"status": "running"})).await;
+        assert!(r.status.is_success(), "{:?}", r.body);
+        send_ok(&s, "teller", "t", json!({"type": "TELL", "n": 2})).await;
+
+        let started = Instant::now();
+        loop {
+            let got = context(&s, "rec", "rec-1").await["got"].clone();
+            if got.as_array().is_some_and(|g| g.len() == 2) {
+                assert_eq!(got, json!([1, 2]), "applied out of order");
+                break;
+            }
+            assert!(started.elapsed() < SETTLED, "not delivered: {got}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(effects(s.store().as_ref(), "teller", "t")
+            .await
+            .outbox
+            .is_empty());
+        s.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn messages_after_one_that_is_dropped_go_on_in_order() {
+    within(180, async {
+        let interval = 100;
+        let s = server_with(
+            |c| c.effects.retry_interval_ms = interval,
+            Extensions::default(),
+        )
+        .await;
+        // This receiver never takes `n: 1`: that message is dropped after its fifth attempt.
+        let picky = REC.replace(
+            "export const allowWrite = () => true;",
+            "export const allowWrite = ({ event }) => !(event && event.n === 1);",
+        );
+        deploy(&s, "teller", TELLER).await;
+        deploy(&s, "rec", &picky).await;
+        create(&s, "teller", "t").await;
+        send_ok(&s, "teller", "t", json!({"type": "SPAWN"})).await;
+        wait_until_created(&s, "rec", "rec-1").await;
+
+        send_ok(&s, "teller", "t", json!({"type": "TELL", "n": 1})).await;
+        let first_sent = Instant::now();
+        send_ok(&s, "teller", "t", json!({"type": "TELL", "n": 2})).await;
+        send_ok(&s, "teller", "t", json!({"type": "TELL", "n": 3})).await;
+        loop {
+            let got = context(&s, "rec", "rec-1").await["got"].clone();
+            if got.as_array().is_some_and(|g| !g.is_empty()) {
+                let waited = first_sent.elapsed();
+                println!("later messages went after {waited:?}");
+                // Not before the first message's last attempt (four intervals after its first).
+                assert!(
+                    waited >= Duration::from_millis(4 * interval),
+                    "went early: {got}"
+                );
+                break;
+            }
+            assert!(first_sent.elapsed() < SETTLED, "never delivered");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let started = Instant::now();
+        while !effects(s.store().as_ref(), "teller", "t")
+            .await
+            .outbox
+            .is_empty()
+        {
+            assert!(started.elapsed() < SETTLED, "outbox not emptied");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(context(&s, "rec", "rec-1").await["got"], json!([2, 3]));
+        s.shutdown().await;
+    })
+    .await;
+}

@@ -11,7 +11,9 @@
 //!
 //! Messages to one receiver go out in the order they were queued: after a failure, the later
 //! messages to that receiver wait for the failed one's next attempt (without an attempt of
-//! their own).
+//! their own). This holds across passes: a message is not attempted while an earlier one to
+//! the same receiver is still in the outbox waiting for its retry. Once the earlier one is
+//! delivered or dropped after its last attempt, the later ones go.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -79,23 +81,24 @@ impl Inner {
     ) -> Result<(), RegistryError> {
         let _write = self.inflight.begin()?;
         let now = now_ms();
-        let ready: Vec<&OutboxMessage> = record
-            .effects
-            .outbox
-            .iter()
-            .filter(|m| m.ready_at_ms(now) <= now)
-            .collect();
         let mut fates: Vec<(String, Fate)> = Vec::new();
-        // Receivers that failed in this pass, with when their later messages may go.
+        // Receivers with an earlier message that failed (in this pass or before) and waits for
+        // its next attempt, with when their later messages may go (`None`: not in this pass).
         let mut blocked: HashMap<String, Option<i64>> = HashMap::new();
         let mut uncounted = None;
         let policy = *self.retry.read();
-        for message in ready {
+        // In queue order, waiting messages included: they hold back later ones.
+        for message in &record.effects.outbox {
             let receiver = resolve(&message.to, &record.effects);
             let address = match &receiver {
                 Ok(key) => key.to_string(),
                 Err(_) => message.to.to_string(),
             };
+            let ready_at = message.ready_at_ms(now);
+            if ready_at > now {
+                blocked.entry(address).or_insert(Some(ready_at));
+                continue;
+            }
             if let Some(until) = blocked.get(&address) {
                 if let Some(until) = until {
                     fates.push((message.id.clone(), Fate::Deferred(*until)));
@@ -115,7 +118,10 @@ impl Inner {
                     continue;
                 }
                 Err(failure) => {
-                    blocked.insert(address, Some(now.saturating_add(policy.interval_ms)));
+                    // After its last attempt the message is dropped: the later ones go on.
+                    if message.attempts + 1 < policy.max_attempts {
+                        blocked.insert(address, Some(now.saturating_add(policy.interval_ms)));
+                    }
                     Fate::Failed(failure.to_string())
                 }
             };

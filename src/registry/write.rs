@@ -59,8 +59,7 @@ impl Inner {
         }
         let record = result?;
         drop(_write);
-        self.wait_settled(key).await;
-        Ok(self.read(key).await.unwrap_or(record))
+        Ok(self.settled_answer(key, record).await)
     }
 
     async fn create_held(
@@ -162,8 +161,7 @@ impl Inner {
             .await?;
         self.extend_window(key);
         drop(_write);
-        self.wait_settled(key).await;
-        Ok(self.read(key).await.unwrap_or(record))
+        Ok(self.settled_answer(key, record).await)
     }
 
     /// The write an event makes, after `allowWrite` accepts it: the transition, with the
@@ -309,6 +307,11 @@ impl Inner {
         let _write = self.inflight.begin()?;
         let held = self.hold(key).await;
         let deleted = self.store.delete_instance(key).await;
+        if matches!(deleted, Ok(true)) {
+            // Still holding the instance: nothing of this incarnation's services may reach a
+            // new instance created with the same name afterwards.
+            self.end_deleted(key).await;
+        }
         self.retire(key, held);
         if !deleted? {
             return Err(RegistryError::InstanceNotFound(key.clone()));
@@ -338,7 +341,8 @@ impl Inner {
                         .iter()
                         .filter(|e| e["type"] == "start")
                         .count();
-                    self.run_module_effects(key, module, started).await;
+                    self.run_module_effects(key, module, started, record.created_at_ms)
+                        .await;
                 }
             }
             (_, Some(module)) => self.discard_module_step(module).await,

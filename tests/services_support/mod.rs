@@ -18,8 +18,8 @@ use parking_lot::Mutex;
 use statewire::clock::now_ms;
 use tokio::net::TcpListener;
 
-/// Answers `/user/1`, `/user/1/extra`, `/fail` (500), `/hang` (never), and 200 to anything
-/// else; remembers every request's path and arrival time (ms since the epoch).
+/// Answers `/user/1`, `/user/1/extra`, `/fail` (500), `/hang` (never), `/slow` (after 2 s),
+/// and 200 to anything else; remembers every request's path and arrival time (ms since the epoch).
 pub struct Backend {
     pub base: String,
     seen: Arc<Mutex<Vec<(String, i64)>>>,
@@ -80,6 +80,10 @@ async fn answer(path: &str) -> Response<BoxBody<Bytes, Infallible>> {
         "/user/1" => (200, r#"{"id":1,"name":"Ada"}"#),
         "/user/1/extra" => (200, r#"{"plan":"pro"}"#),
         "/fail" => (500, r#"{"oops":true}"#),
+        "/slow" => {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            (200, r#"{"slow":true}"#)
+        }
         "/hang" => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             (200, "{}")

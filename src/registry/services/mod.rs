@@ -103,6 +103,9 @@ pub(super) struct Runner {
     st: Mutex<RunState>,
     settled_tx: watch::Sender<bool>,
     started: Instant,
+    /// `created_at_ms` of the instance record this runner belongs to. A deleted instance's
+    /// name may be used again; what this runner delivers goes only to its own incarnation.
+    born_ms: i64,
 }
 
 #[derive(Default)]
@@ -120,6 +123,9 @@ struct RunState {
     deadline: Option<Instant>,
     /// Settled or closed: the guest is (being) released and nothing more runs here.
     closed: bool,
+    /// Closed because the instance was deleted: requests that waited for it answer with the
+    /// state they committed, never with a later instance of the same name.
+    deleted: bool,
 }
 
 enum Work {
@@ -128,7 +134,7 @@ enum Work {
 }
 
 impl Runner {
-    fn new(pinned: Pinned, window: Duration) -> Arc<Self> {
+    fn new(pinned: Pinned, window: Duration, born_ms: i64) -> Arc<Self> {
         let (settled_tx, _) = watch::channel(false);
         Arc::new(Self {
             pin: tokio::sync::Mutex::new(Some(pinned)),
@@ -138,6 +144,7 @@ impl Runner {
             }),
             settled_tx,
             started: Instant::now(),
+            born_ms,
         })
     }
 
@@ -158,9 +165,17 @@ impl Runner {
         }
     }
 
-    /// Waits until the runner settled or was closed.
-    pub async fn wait(&self) {
+    /// Waits until the runner settled or was closed; answers whether the instance was
+    /// deleted meanwhile.
+    pub async fn wait(&self) -> bool {
         let mut rx = self.settled_tx.subscribe();
         let _ = rx.wait_for(|done| *done).await;
+        self.st.lock().deleted
+    }
+
+    /// Whether what this runner delivers may still be applied to `record`: the runner is
+    /// open and `record` is the incarnation it was started for.
+    fn owns(&self, record: &crate::store::InstanceRecord) -> bool {
+        !self.st.lock().closed && record.created_at_ms == self.born_ms
     }
 }

@@ -98,17 +98,19 @@ impl Inner {
     }
 
     /// After the commit of a step that ran in a module guest: `run_effects` for its token,
-    /// then what the outbox asks for. `started` is how many services the step started.
+    /// then what the outbox asks for. `started` is how many services the step started;
+    /// `born_ms` is the committed record's `created_at_ms` (which incarnation runs them).
     pub(in crate::registry) async fn run_module_effects(
         self: &Arc<Self>,
         key: &InstanceKey,
         module: ModuleStep,
         started: usize,
+        born_ms: i64,
     ) {
         let runner = match module.source {
             Source::Runner(runner) => runner,
             Source::Fresh(pinned) => {
-                let runner = Runner::new(pinned, self.services.window());
+                let runner = Runner::new(pinned, self.services.window(), born_ms);
                 runner.st.lock().stepping += 1;
                 if let Some(old) = self.services.runners.insert(key.clone(), runner.clone()) {
                     self.close_runner(key, &old, false).await;
@@ -226,6 +228,7 @@ impl Inner {
             }
         };
         if !runner.st.lock().ops.contains_key(&op_id) {
+            tracing::debug!(instance = %key, op = op_id, "a host operation finished after it was cancelled; its result is dropped");
             return;
         }
         let outcome = {
@@ -265,8 +268,8 @@ impl Inner {
                 }
             };
             let result = match work {
-                Work::Event(event) => self.service_event(&key, &event).await.map(drop),
-                Work::Send(send) => self.queue_send(&key, send).await,
+                Work::Event(event) => self.service_event(&key, &runner, &event).await,
+                Work::Send(send) => self.queue_send(&key, &runner, send).await,
             };
             if let Err(e) = result {
                 tracing::warn!(instance = %key, error = %e, "an event from a service could not be delivered");
@@ -276,15 +279,26 @@ impl Inner {
     }
 
     /// An event from one of the instance's services: a step without `allowWrite` (the
-    /// machine asked for it), after any owed error events.
+    /// machine asked for it), after any owed error events. Dropped when the runner was
+    /// closed or the instance is no longer the one the runner was started for (it was
+    /// deleted, and perhaps created again with the same name).
     async fn service_event(
         self: &Arc<Self>,
         key: &InstanceKey,
+        runner: &Arc<Runner>,
         event: &Value,
-    ) -> Result<Arc<crate::store::InstanceRecord>, RegistryError> {
+    ) -> Result<(), RegistryError> {
         let _write = self.inflight.begin()?;
+        if runner.st.lock().closed {
+            drop_late(key, event);
+            return Ok(());
+        }
         self.pay_owed(key).await?;
         self.write_existing(key, |current| async move {
+            if !runner.owns(&current) {
+                drop_late(key, event);
+                return Ok(None);
+            }
             let mut effects = current.effects.clone();
             if let Some(id) = finished_service(event) {
                 effects.remove_service(id);
@@ -294,7 +308,13 @@ impl Inner {
                 .map(Some)
         })
         .await
+        .map(drop)
     }
+}
+
+fn drop_late(key: &InstanceKey, event: &Value) {
+    let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
+    tracing::info!(instance = %key, event = kind, "a service result of a stopped or deleted instance was dropped");
 }
 
 /// The service a done or error event reports the end of, if it is one.

@@ -11,7 +11,7 @@ use crate::metrics::services as metrics;
 use crate::registry::write::effects_only_commit;
 use crate::registry::{Inner, RegistryError};
 use crate::runtime::SendTo;
-use crate::store::{OutboxKind, OutboxMessage, ServiceState};
+use crate::store::{InstanceRecord, OutboxKind, OutboxMessage, ServiceState};
 
 /// How long a request waits for its instance to settle unless configured otherwise.
 pub const DEFAULT_SETTLE_WINDOW_MS: u64 = 90_000;
@@ -139,10 +139,15 @@ impl Inner {
     pub(super) async fn queue_send(
         self: &Arc<Self>,
         key: &InstanceKey,
+        runner: &Arc<Runner>,
         send: SendTo,
     ) -> Result<(), RegistryError> {
         let send = &send;
         self.write_existing(key, |current| async move {
+            if !runner.owns(&current) {
+                tracing::info!(instance = %key, "a send of a stopped or deleted instance was dropped");
+                return Ok(None);
+            }
             let mut effects = current.effects.clone();
             let version = current.version + 1;
             effects.queue(OutboxMessage {
@@ -159,10 +164,35 @@ impl Inner {
         .map(drop)
     }
 
-    /// Waits until `key` settles or its window closes (at once when nothing runs for it).
-    pub(in crate::registry) async fn wait_settled(&self, key: &InstanceKey) {
+    /// Waits until `key` settles or its window closes (at once when nothing runs for it),
+    /// then answers the instance's state for a request that committed `record`: the stored
+    /// record when it is still the same instance, else `record` itself (the instance was
+    /// deleted while the request waited; a later instance of that name is not its answer).
+    pub(in crate::registry) async fn settled_answer(
+        self: &Arc<Self>,
+        key: &InstanceKey,
+        record: Arc<InstanceRecord>,
+    ) -> Arc<InstanceRecord> {
         if let Some(runner) = self.services.live(key) {
-            runner.wait().await;
+            if runner.wait().await {
+                return record;
+            }
+        }
+        match self.read(key).await {
+            Ok(now) if now.created_at_ms == record.created_at_ms => now,
+            _ => record,
+        }
+    }
+
+    /// Ends the runner of `key`, which was just deleted (called while the deletion still
+    /// holds the instance): its services are stopped, its operations cancelled, its queued
+    /// events dropped, and requests waiting for it are answered.
+    pub(in crate::registry) async fn end_deleted(self: &Arc<Self>, key: &InstanceKey) {
+        let runner = self.services.runners.get(key).map(|r| r.value().clone());
+        if let Some(runner) = runner {
+            runner.st.lock().deleted = true;
+            tracing::info!(instance = %key, "instance deleted; its services are stopped");
+            self.close_runner(key, &runner, false).await;
         }
     }
 
