@@ -22,6 +22,7 @@
 //! whether the call answered, failed, panicked, or its caller went away.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,10 @@ pub struct Throttle {
     penalty: Duration,
     /// Code hash → when its penalty ends.
     penalized: Mutex<HashMap<Arc<str>, Instant>>,
+    /// Whether `penalized` may hold an entry; written under its lock. Every call asks twice
+    /// (on admission and on its worker), and almost always nothing is penalized: this answers
+    /// those without the lock, the hash lookup or reading the clock.
+    any_penalized: AtomicBool,
     /// Workers that penalized machines may use at once.
     penalty_box: Arc<Semaphore>,
 }
@@ -66,6 +71,7 @@ impl Throttle {
         Self {
             penalty,
             penalized: Mutex::new(HashMap::new()),
+            any_penalized: AtomicBool::new(false),
             penalty_box: Arc::new(Semaphore::new(box_size(workers))),
         }
     }
@@ -78,6 +84,7 @@ impl Throttle {
             penalized.retain(|_, until| *until > now);
         }
         let previous = penalized.insert(machine.clone(), now + self.penalty);
+        self.any_penalized.store(true, Ordering::Release);
         if !matches!(previous, Some(until) if until > now) {
             tracing::warn!(
                 machine = %super::pool::machine_label(machine),
@@ -88,11 +95,17 @@ impl Throttle {
     }
 
     pub fn is_penalized(&self, machine: &str) -> bool {
+        if !self.any_penalized.load(Ordering::Acquire) {
+            return false;
+        }
         let mut penalized = self.penalized.lock();
         match penalized.get(machine) {
             Some(until) if *until > Instant::now() => true,
             Some(_) => {
                 penalized.remove(machine);
+                if penalized.is_empty() {
+                    self.any_penalized.store(false, Ordering::Release);
+                }
                 false
             }
             None => false,
