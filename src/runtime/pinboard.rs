@@ -17,12 +17,11 @@ use super::abi::Op;
 use super::guest::Guest;
 use super::outbox::{self, EffectError, Outbox};
 use super::pinned::Pinned;
-use super::pool::{fault_error, Template};
-use super::stats::{bump, PinSlot};
+use super::pool::Template;
+use super::stats::PinSlot;
 use super::watchdog::WatchSlot;
-use super::workers::{count_fault, decode_reply, Reply, Shared};
+use super::workers::{call_guest, count_out_of_memory, decode_reply, Reply, Shared};
 use super::{unexpected_reply, RuntimeError, Step};
-use crate::metrics::runtime as metrics;
 
 /// What a handle asks of the worker that holds its guest.
 pub enum PinMessage {
@@ -166,25 +165,16 @@ impl PinnedGuest {
         op: Op,
         input: &[u8],
     ) -> (Result<Answer, EffectError>, bool) {
-        let (counters, config) = (&shared.counters, &shared.config);
         let kind = self.template.kind;
-        bump(&counters.calls);
-        let started = Instant::now();
-        let output = self.guest.call(op, input, watch, config.call_deadline);
-        metrics::call_finished(op.name(), kind, started.elapsed());
-        let output = match output {
+        let output = match call_guest(&mut self.guest, shared, watch, kind, op, input) {
             Ok(output) => output,
-            Err(fault) => {
-                count_fault(counters, kind, &fault);
-                let error = fault_error(fault, kind, config.call_deadline);
-                return (Err(error.into()), false);
-            }
+            Err(error) => return (Err(error.into()), false),
         };
         let (result, keep) = if op.answers_outbox() {
             let (outbox, keep) = outbox::decode(op, &output, kind, &self.template.machine);
             (outbox.map(Answer::Outbox), keep)
         } else {
-            let (reply, keep) = decode_reply(op, &output, &self.template, config);
+            let (reply, keep) = decode_reply(op, &output, &self.template, &shared.config);
             let step = reply.and_then(|reply| match reply {
                 Reply::Step(step) => Ok(Answer::Step(step)),
                 _ => Err(unexpected_reply()),
@@ -192,8 +182,7 @@ impl PinnedGuest {
             (step.map_err(EffectError::from), keep)
         };
         if matches!(&result, Err(e) if matches!(e.error, RuntimeError::OutOfMemory)) {
-            bump(&counters.out_of_memory);
-            metrics::fault(kind, metrics::Fault::OutOfMemory);
+            count_out_of_memory(&shared.counters, kind);
         }
         (result, keep)
     }

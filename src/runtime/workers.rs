@@ -24,7 +24,7 @@ use wasmer::Module;
 
 use super::abi::{self, abi_violation, json_len, write_logs, Allowed, Op, StepWire};
 use super::cache::ModuleCache;
-use super::guest::Fault;
+use super::guest::{Fault, Guest};
 use super::lru::Lru;
 use super::pinboard::Pinboard;
 use super::pinned::Pinned;
@@ -229,20 +229,13 @@ impl Worker {
             Request::Pin { op, input } => (op, input, true),
         };
 
-        let counters = &shared.counters;
         let config = &shared.config;
-        let mut guest = pool.take(counters)?;
-        bump(&counters.calls);
+        let mut guest = pool.take(&shared.counters)?;
         let started = Instant::now();
-        let output = guest.call(op, &input, watch, config.call_deadline);
-        metrics::call_finished(op.name(), code.kind, started.elapsed());
-        let output = output
-            .inspect_err(|fault| count_fault(counters, code.kind, fault))
-            .map_err(|fault| fault_error(fault, code.kind, config.call_deadline))?;
+        let output = call_guest(&mut guest, shared, watch, code.kind, op, &input)?;
         let (reply, keep_guest) = decode_reply(op, &output, &pool.template, config);
         if matches!(reply, Err(RuntimeError::OutOfMemory)) {
-            bump(&counters.out_of_memory);
-            metrics::fault(code.kind, metrics::Fault::OutOfMemory);
+            count_out_of_memory(&shared.counters, code.kind);
         }
         let reply = match reply {
             Ok(Reply::Step(step)) if pin && step.token.is_some() => {
@@ -264,7 +257,34 @@ impl Worker {
     }
 }
 
-pub(super) fn count_fault(counters: &Counters, kind: CodeKind, fault: &Fault) {
+/// Runs `op` on `guest` under the call deadline, counting the call, its duration and the
+/// fault that ends it, if any.
+pub(super) fn call_guest(
+    guest: &mut Guest,
+    shared: &Shared,
+    watch: &WatchSlot,
+    kind: CodeKind,
+    op: Op,
+    input: &[u8],
+) -> Result<Vec<u8>, RuntimeError> {
+    let (counters, config) = (&shared.counters, &shared.config);
+    bump(&counters.calls);
+    let started = Instant::now();
+    let output = guest.call(op, input, watch, config.call_deadline);
+    metrics::call_finished(op.name(), kind, started.elapsed());
+    output.map_err(|fault| {
+        count_fault(counters, kind, &fault);
+        fault_error(fault, kind, config.call_deadline)
+    })
+}
+
+/// Counts a guest's clean `out-of-memory` answer, which is no fault of the call itself.
+pub(super) fn count_out_of_memory(counters: &Counters, kind: CodeKind) {
+    bump(&counters.out_of_memory);
+    metrics::fault(kind, metrics::Fault::OutOfMemory);
+}
+
+fn count_fault(counters: &Counters, kind: CodeKind, fault: &Fault) {
     let (counter, label) = match fault {
         Fault::Deadline => (&counters.deadline_exceeded, metrics::Fault::Deadline),
         Fault::OutOfMemory => (&counters.out_of_memory, metrics::Fault::OutOfMemory),
