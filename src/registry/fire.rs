@@ -151,7 +151,7 @@ impl Inner {
             let plan = effects_only_commit(key, current, effects);
             return Ok((Some(plan), TimerFire::Forwarded));
         }
-        match self.timer_step(key, current, effects, &timer).await {
+        match self.machine_step(key, current, effects, &timer.event).await {
             Ok(plan) => {
                 let version = plan.0.next.version;
                 Ok((Some(plan), TimerFire::Delivered { version }))
@@ -162,17 +162,6 @@ impl Inner {
             }
             Err(e) => Err(e),
         }
-    }
-
-    /// The transition a timer's event makes, without asking `allowWrite`.
-    async fn timer_step(
-        self: &Arc<Self>,
-        key: &InstanceKey,
-        current: &InstanceRecord,
-        effects: EffectState,
-        timer: &TimerRecord,
-    ) -> Result<(crate::store::Commit, super::write::AfterCommit), RegistryError> {
-        self.machine_step(key, current, effects, &timer.event).await
     }
 
     /// `effects` after one more failed attempt of `(id, seq)`: the next attempt one retry

@@ -201,7 +201,7 @@ impl Inner {
         if let Some(id) = delivery {
             effects.record_received(id);
         }
-        self.machine_step(key, current, effects, event)
+        self.step_with(key, &code, current, effects, event)
             .await
             .map(Some)
     }
@@ -223,11 +223,24 @@ impl Inner {
             .code
             .get(&key.machine, &current.machine_version)
             .await?;
+        self.step_with(key, &code, current, effects, event).await
+    }
+
+    /// [`Inner::machine_step`] once the caller has checked the status and holds the code of
+    /// `current`'s machine version.
+    async fn step_with(
+        self: &Arc<Self>,
+        key: &InstanceKey,
+        code: &crate::runtime::MachineCode,
+        current: &InstanceRecord,
+        effects: EffectState,
+        event: &Value,
+    ) -> Result<(Commit, AfterCommit), RegistryError> {
         let input = StepInput::Transition {
             snapshot: &current.snapshot,
             event,
         };
-        let (step, module) = self.module_step(key, &code, input).await?;
+        let (step, module) = self.module_step(key, code, input).await?;
         let (commit, mut after) = next_commit(key, current, effects, step, event);
         after.module = module;
         Ok((commit, after))
