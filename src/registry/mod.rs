@@ -35,6 +35,7 @@ mod fire;
 mod inflight;
 mod listener;
 mod outbox;
+mod records;
 mod services;
 mod write;
 
