@@ -46,12 +46,6 @@ fn serve(dir: &Path, log: &Path, retry_ms: u64) -> Served {
     serve.start(log)
 }
 
-async fn kill(served: Served) {
-    tokio::task::spawn_blocking(move || served.kill())
-        .await
-        .expect("kill");
-}
-
 async fn state_of(client: &Client, admin: &str, machine: &str, instance: &str) -> Value {
     let r = client
         .authed(admin)
@@ -94,7 +88,7 @@ async fn timer_survives_sigkill(restart_after_ms: u64) {
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    kill(first).await;
+    first.kill_async().await;
 
     tokio::time::sleep(Duration::from_millis(restart_after_ms)).await;
     let second = serve(dir.path(), &logs.path().join("second.log"), 50);
@@ -109,7 +103,7 @@ async fn timer_survives_sigkill(restart_after_ms: u64) {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    kill(second).await;
+    second.kill_async().await;
 
     let (record, history) = stored(dir.path(), "timed", "k").await;
     assert_eq!(history.len(), 1, "one delivery: {history:?}");
@@ -173,7 +167,7 @@ async fn attempts_counted_before_sigkill_still_total_five() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let before = attempts_logged(&first.log());
-        kill(first).await;
+        first.kill_async().await;
         assert_eq!(before, [1, 2]);
 
         let second = serve(dir.path(), &logs.path().join("second.log"), 300);
@@ -187,7 +181,7 @@ async fn attempts_counted_before_sigkill_still_total_five() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let after = attempts_logged(&second.log());
-        kill(second).await;
+        second.kill_async().await;
         assert_eq!(
             after,
             [3, 4, 5],

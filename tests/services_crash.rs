@@ -40,12 +40,6 @@ fn serve(dir: &Path, log: &Path) -> Served {
     serve.start(log)
 }
 
-async fn kill(served: Served) {
-    tokio::task::spawn_blocking(move || served.kill())
-        .await
-        .expect("kill");
-}
-
 async fn state_of(client: &Client, admin: &str, instance: &str) -> Value {
     let r = client
         .authed(admin)
@@ -129,7 +123,7 @@ async fn a_service_cut_off_by_sigkill_fails_once_the_server_is_back() {
         )
         .await;
         tokio::time::sleep(Duration::from_millis(50)).await;
-        kill(first).await;
+        first.kill_async().await;
         pending.abort();
 
         let second = serve(dir.path(), &logs.path().join("second.log"));
@@ -146,7 +140,7 @@ async fn a_service_cut_off_by_sigkill_fails_once_the_server_is_back() {
         println!("failed {:?} after the restart", started.elapsed());
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(backend.count("/hang"), 1, "the service ran twice");
-        kill(second).await;
+        second.kill_async().await;
         assert_eq!(
             stored_history(dir.path(), "h").await,
             ["HANG", "error.platform.hang"]
@@ -178,7 +172,7 @@ async fn a_restart_replays_no_custom_action() {
             || backend.count("/count") == 1,
         )
         .await;
-        kill(first).await;
+        first.kill_async().await;
 
         let second = serve(dir.path(), &logs.path().join("second.log"));
         let client = Client::new(second.addr);
@@ -195,7 +189,7 @@ async fn a_restart_replays_no_custom_action() {
         .await;
         tokio::time::sleep(Duration::from_millis(150)).await;
         assert_eq!(backend.count("/count"), 2, "a count was replayed");
-        kill(second).await;
+        second.kill_async().await;
         assert_eq!(
             stored_history(dir.path(), "n").await,
             ["COUNT", "BACK", "COUNT"]
