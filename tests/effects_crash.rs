@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use effects_support::machines::{COUNTED, THROWS, TIMED, TIMED_AFTER};
-use effects_support::{key, send_ok, LATE_MS};
+use effects_support::{deployed_on_disk, send_ok, stored, LATE_MS};
 use http_support::{machines, within, Client, TestServer};
 use parking_lot::Mutex;
 use process_support::{Serve, Served};
@@ -21,20 +21,10 @@ use statewire::config::{Config, StoreKind};
 use statewire::ids::InstanceKey;
 use statewire::registry::CommitListener;
 use statewire::server::Extensions;
-use statewire::store::embedded::EmbeddedStore;
-use statewire::store::{InstanceRecord, PageRequest, Store, TransitionRecord};
+use statewire::store::InstanceRecord;
 
 fn embedded(c: &mut Config) {
     c.store.kind = StoreKind::Embedded;
-}
-
-/// Deploys `code` as machine `machine` on a fresh embedded data directory; answers the
-/// directory and an admin token for the binary that will serve it.
-async fn set_up(machine: &str, code: &str) -> (tempfile::TempDir, String) {
-    let s = TestServer::start_with(embedded, Extensions::default()).await;
-    machines::machine_with_version(&s, machine, code.as_bytes()).await;
-    let admin = s.admin_token.clone();
-    (s.shutdown().await, admin)
 }
 
 fn serve(dir: &Path, log: &Path, retry_ms: u64) -> Served {
@@ -55,31 +45,12 @@ async fn state_of(client: &Client, admin: &str, machine: &str, instance: &str) -
     r.json()["state"].clone()
 }
 
-/// The record and history the store holds, read once no server runs.
-async fn stored(
-    dir: &Path,
-    machine: &str,
-    instance: &str,
-) -> (InstanceRecord, Vec<TransitionRecord>) {
-    let store = EmbeddedStore::open(dir).expect("the store opens");
-    let k = key(machine, instance);
-    let record = store.load_instance(&k).await.unwrap().expect("instance");
-    let page = PageRequest {
-        cursor: None,
-        limit: 100,
-    };
-    let mut history = store.list_transitions(&k, &page).await.unwrap().items;
-    history.reverse();
-    store.shutdown().await.unwrap();
-    (record, history)
-}
-
 /// Kills the server `kill_at_ms` after creating an instance of [`TIMED`], restarts it
 /// `restart_after_ms` later, and checks the timer was delivered once: never before its due
 /// time, and within [`LATE_MS`] of the later of its due time and the restarted server being
 /// ready.
 async fn timer_survives_sigkill(restart_after_ms: u64) {
-    let (dir, admin) = set_up("timed", TIMED).await;
+    let (dir, admin) = deployed_on_disk("timed", TIMED).await;
     let logs = tempfile::tempdir().unwrap();
     let first = serve(dir.path(), &logs.path().join("first.log"), 50);
     let r = Client::new(first.addr)
@@ -148,7 +119,7 @@ fn attempts_logged(log: &str) -> Vec<u32> {
 #[tokio::test]
 async fn attempts_counted_before_sigkill_still_total_five() {
     within(180, async {
-        let (dir, admin) = set_up("throws", THROWS).await;
+        let (dir, admin) = deployed_on_disk("throws", THROWS).await;
         let logs = tempfile::tempdir().unwrap();
         // Attempts 300 ms apart leave room to kill the server between the second and third.
         let first = serve(dir.path(), &logs.path().join("first.log"), 300);

@@ -11,25 +11,11 @@ mod services_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use http_support::{machines, within, Client, TestServer};
+use effects_support::{deployed_on_disk, stored};
+use http_support::{within, Client};
 use process_support::{Serve, Served};
 use serde_json::{json, Value};
 use services_support::{Backend, SERVICES_V4};
-use statewire::config::{Config, StoreKind};
-use statewire::server::Extensions;
-use statewire::store::embedded::EmbeddedStore;
-use statewire::store::{PageRequest, Store};
-
-async fn set_up() -> (tempfile::TempDir, String) {
-    let s = TestServer::start_with(
-        |c: &mut Config| c.store.kind = StoreKind::Embedded,
-        Extensions::default(),
-    )
-    .await;
-    machines::machine_with_version(&s, "svc", SERVICES_V4.as_bytes()).await;
-    let admin = s.admin_token.clone();
-    (s.shutdown().await, admin)
-}
 
 fn serve(dir: &Path, log: &Path) -> Served {
     let mut serve = Serve::embedded(dir);
@@ -69,21 +55,12 @@ async fn wait_until(what: &str, log: impl Fn() -> String, mut done: impl FnMut()
 
 /// Event types of the stored history, oldest first, read once no server runs.
 async fn stored_history(dir: &Path, instance: &str) -> Vec<String> {
-    let store = EmbeddedStore::open(dir).expect("the store opens");
-    let key = effects_support::key("svc", instance);
-    let page = PageRequest {
-        cursor: None,
-        limit: 100,
-    };
-    let mut history = store.list_transitions(&key, &page).await.unwrap().items;
-    history.reverse();
-    let record = store.load_instance(&key).await.unwrap().expect("instance");
+    let (record, history) = stored(dir, "svc", instance).await;
     assert!(
         record.effects.services.is_empty(),
         "{:?}",
         record.effects.services
     );
-    store.shutdown().await.unwrap();
     history
         .iter()
         .map(|t| t.event["type"].as_str().unwrap_or("").to_owned())
@@ -93,7 +70,7 @@ async fn stored_history(dir: &Path, instance: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_service_cut_off_by_sigkill_fails_once_the_server_is_back() {
     within(180, async {
-        let (dir, admin) = set_up().await;
+        let (dir, admin) = deployed_on_disk("svc", SERVICES_V4).await;
         let backend = Backend::start().await;
         let logs = tempfile::tempdir().unwrap();
         let first = serve(dir.path(), &logs.path().join("first.log"));
@@ -152,7 +129,7 @@ async fn a_service_cut_off_by_sigkill_fails_once_the_server_is_back() {
 #[tokio::test]
 async fn a_restart_replays_no_custom_action() {
     within(180, async {
-        let (dir, admin) = set_up().await;
+        let (dir, admin) = deployed_on_disk("svc", SERVICES_V4).await;
         let backend = Backend::start().await;
         let logs = tempfile::tempdir().unwrap();
         let first = serve(dir.path(), &logs.path().join("first.log"));

@@ -6,12 +6,14 @@
 pub mod machines;
 pub mod metrics_load;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use statewire::config::Config;
+use statewire::config::{Config, StoreKind};
 use statewire::ids::{InstanceKey, InstanceName, MachineName};
 use statewire::server::Extensions;
+use statewire::store::embedded::EmbeddedStore;
 use statewire::store::{EffectState, InstanceRecord, PageRequest, Store, TransitionRecord};
 
 use crate::http_support::{machines as upload, Reply, TestServer};
@@ -48,6 +50,19 @@ pub fn key(machine: &str, instance: &str) -> InstanceKey {
 /// Creates `machine` with `code` as its current version, over the public API.
 pub async fn deploy(s: &TestServer, machine: &str, code: &str) -> String {
     upload::machine_with_version(s, machine, code.as_bytes()).await
+}
+
+/// Deploys `code` as machine `machine` on a fresh embedded data directory, then stops that
+/// server; answers the directory and an admin token for whatever serves it next.
+pub async fn deployed_on_disk(machine: &str, code: &str) -> (tempfile::TempDir, String) {
+    let s = TestServer::start_with(
+        |c| c.store.kind = StoreKind::Embedded,
+        Extensions::default(),
+    )
+    .await;
+    deploy(&s, machine, code).await;
+    let admin = s.admin_token.clone();
+    (s.shutdown().await, admin)
 }
 
 /// Creates an instance as the admin; answers the reply body.
@@ -174,6 +189,20 @@ pub async fn transitions(
         .items;
     items.reverse();
     items
+}
+
+/// The record and history (oldest first) an embedded data directory holds, read once no
+/// server runs on it.
+pub async fn stored(
+    dir: &Path,
+    machine: &str,
+    instance: &str,
+) -> (InstanceRecord, Vec<TransitionRecord>) {
+    let store = EmbeddedStore::open(dir).expect("the store opens");
+    let found = record(&store, machine, instance).await;
+    let history = transitions(&store, machine, instance).await;
+    store.shutdown().await.unwrap();
+    (found, history)
 }
 
 /// Checks that a timer armed at `armed_ms` with `delay_ms` was delivered at `fired_ms`:
