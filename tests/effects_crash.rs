@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use effects_support::machines::{COUNTED, THROWS, TIMED, TIMED_AFTER};
-use effects_support::{deployed_on_disk, send_ok, stored, LATE_MS};
+use effects_support::{deployed_on_disk, send_ok, state_of, stored, LATE_MS};
 use http_support::{machines, within, Client, TestServer};
 use parking_lot::Mutex;
 use process_support::{Serve, Served};
@@ -34,15 +34,6 @@ fn serve(dir: &Path, log: &Path, retry_ms: u64) -> Served {
         ("STATEWIRE_LOG", "statewire=info".to_owned()),
     ];
     serve.start(log)
-}
-
-async fn state_of(client: &Client, admin: &str, machine: &str, instance: &str) -> Value {
-    let r = client
-        .authed(admin)
-        .get(&format!("/machines/{machine}/i/{instance}"))
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    r.json()["state"].clone()
 }
 
 /// Kills the server `kill_at_ms` after creating an instance of [`TIMED`], restarts it

@@ -11,7 +11,7 @@ mod services_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use effects_support::{deployed_on_disk, stored};
+use effects_support::{deployed_on_disk, state_of, stored};
 use http_support::{within, Client};
 use process_support::{Serve, Served};
 use serde_json::{json, Value};
@@ -24,15 +24,6 @@ fn serve(dir: &Path, log: &Path) -> Served {
         ("STATEWIRE_LOG", "statewire=info".to_owned()),
     ];
     serve.start(log)
-}
-
-async fn state_of(client: &Client, admin: &str, instance: &str) -> Value {
-    let r = client
-        .authed(admin)
-        .get(&format!("/machines/svc/i/{instance}"))
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    r.json()["state"].clone()
 }
 
 async fn post(client: &Client, admin: &str, path: &str, body: Value) -> Value {
@@ -106,7 +97,7 @@ async fn a_service_cut_off_by_sigkill_fails_once_the_server_is_back() {
         let second = serve(dir.path(), &logs.path().join("second.log"));
         let client = Client::new(second.addr);
         let started = Instant::now();
-        while state_of(&client, &admin, "h").await != json!("failed") {
+        while state_of(&client, &admin, "svc", "h").await != json!("failed") {
             assert!(
                 started.elapsed() < Duration::from_secs(5),
                 "{}",
@@ -153,7 +144,10 @@ async fn a_restart_replays_no_custom_action() {
 
         let second = serve(dir.path(), &logs.path().join("second.log"));
         let client = Client::new(second.addr);
-        assert_eq!(state_of(&client, &admin, "n").await, json!("counted"));
+        assert_eq!(
+            state_of(&client, &admin, "svc", "n").await,
+            json!("counted")
+        );
         let back = json!({"event": {"type": "BACK"}});
         post(&client, &admin, "/machines/svc/i/n/events", back).await;
         let again = json!({"event": {"type": "COUNT"}});

@@ -16,7 +16,7 @@ use statewire::server::Extensions;
 use statewire::store::embedded::EmbeddedStore;
 use statewire::store::{EffectState, InstanceRecord, PageRequest, Store, TransitionRecord};
 
-use crate::http_support::{machines as upload, Reply, TestServer};
+use crate::http_support::{machines as upload, Client, Reply, TestServer};
 
 /// Retry interval in tests: short, so five attempts take a quarter of a second.
 pub const RETRY_MS: u64 = 50;
@@ -96,6 +96,17 @@ pub async fn send(s: &TestServer, machine: &str, instance: &str, event: Value) -
 pub async fn send_ok(s: &TestServer, machine: &str, instance: &str, event: Value) -> Value {
     let r = send(s, machine, instance, event).await;
     assert_eq!(r.status, 200, "event: {:?}", r.body);
+    r.json()["state"].clone()
+}
+
+/// The instance's current state value, read as `admin` through `client` (a server this
+/// test does not hold as a [`TestServer`], such as the binary run as a child process).
+pub async fn state_of(client: &Client, admin: &str, machine: &str, instance: &str) -> Value {
+    let r = client
+        .authed(admin)
+        .get(&format!("/machines/{machine}/i/{instance}"))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
     r.json()["state"].clone()
 }
 
