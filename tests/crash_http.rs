@@ -178,9 +178,7 @@ async fn loaded_round(served: Served, tokens: &[String], round: usize) -> Vec<Se
     );
     let delay_ms = rand::rng().random_range(KILL_AFTER_MS);
     tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-    tokio::task::spawn_blocking(move || served.kill())
-        .await
-        .expect("kill");
+    served.kill_async().await;
     let mut sent = Vec::new();
     for client in clients {
         sent.push(client.await.expect("a client task"));

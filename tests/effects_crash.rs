@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use effects_support::machines::{COUNTED, THROWS, TIMED, TIMED_AFTER};
-use effects_support::{key, send_ok, LATE_MS};
+use effects_support::{deployed_on_disk, send_ok, state_of, stored, LATE_MS};
 use http_support::{machines, within, Client, TestServer};
 use parking_lot::Mutex;
 use process_support::{Serve, Served};
@@ -21,20 +21,10 @@ use statewire::config::{Config, StoreKind};
 use statewire::ids::InstanceKey;
 use statewire::registry::CommitListener;
 use statewire::server::Extensions;
-use statewire::store::embedded::EmbeddedStore;
-use statewire::store::{InstanceRecord, PageRequest, Store, TransitionRecord};
+use statewire::store::InstanceRecord;
 
 fn embedded(c: &mut Config) {
     c.store.kind = StoreKind::Embedded;
-}
-
-/// Deploys `code` as machine `machine` on a fresh embedded data directory; answers the
-/// directory and an admin token for the binary that will serve it.
-async fn set_up(machine: &str, code: &str) -> (tempfile::TempDir, String) {
-    let s = TestServer::start_with(embedded, Extensions::default()).await;
-    machines::machine_with_version(&s, machine, code.as_bytes()).await;
-    let admin = s.admin_token.clone();
-    (s.shutdown().await, admin)
 }
 
 fn serve(dir: &Path, log: &Path, retry_ms: u64) -> Served {
@@ -46,46 +36,12 @@ fn serve(dir: &Path, log: &Path, retry_ms: u64) -> Served {
     serve.start(log)
 }
 
-async fn kill(served: Served) {
-    tokio::task::spawn_blocking(move || served.kill())
-        .await
-        .expect("kill");
-}
-
-async fn state_of(client: &Client, admin: &str, machine: &str, instance: &str) -> Value {
-    let r = client
-        .authed(admin)
-        .get(&format!("/machines/{machine}/i/{instance}"))
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    r.json()["state"].clone()
-}
-
-/// The record and history the store holds, read once no server runs.
-async fn stored(
-    dir: &Path,
-    machine: &str,
-    instance: &str,
-) -> (InstanceRecord, Vec<TransitionRecord>) {
-    let store = EmbeddedStore::open(dir).expect("the store opens");
-    let k = key(machine, instance);
-    let record = store.load_instance(&k).await.unwrap().expect("instance");
-    let page = PageRequest {
-        cursor: None,
-        limit: 100,
-    };
-    let mut history = store.list_transitions(&k, &page).await.unwrap().items;
-    history.reverse();
-    store.shutdown().await.unwrap();
-    (record, history)
-}
-
 /// Kills the server `kill_at_ms` after creating an instance of [`TIMED`], restarts it
 /// `restart_after_ms` later, and checks the timer was delivered once: never before its due
 /// time, and within [`LATE_MS`] of the later of its due time and the restarted server being
 /// ready.
 async fn timer_survives_sigkill(restart_after_ms: u64) {
-    let (dir, admin) = set_up("timed", TIMED).await;
+    let (dir, admin) = deployed_on_disk("timed", TIMED).await;
     let logs = tempfile::tempdir().unwrap();
     let first = serve(dir.path(), &logs.path().join("first.log"), 50);
     let r = Client::new(first.addr)
@@ -94,7 +50,7 @@ async fn timer_survives_sigkill(restart_after_ms: u64) {
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    kill(first).await;
+    first.kill_async().await;
 
     tokio::time::sleep(Duration::from_millis(restart_after_ms)).await;
     let second = serve(dir.path(), &logs.path().join("second.log"), 50);
@@ -109,7 +65,7 @@ async fn timer_survives_sigkill(restart_after_ms: u64) {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    kill(second).await;
+    second.kill_async().await;
 
     let (record, history) = stored(dir.path(), "timed", "k").await;
     assert_eq!(history.len(), 1, "one delivery: {history:?}");
@@ -154,7 +110,7 @@ fn attempts_logged(log: &str) -> Vec<u32> {
 #[tokio::test]
 async fn attempts_counted_before_sigkill_still_total_five() {
     within(180, async {
-        let (dir, admin) = set_up("throws", THROWS).await;
+        let (dir, admin) = deployed_on_disk("throws", THROWS).await;
         let logs = tempfile::tempdir().unwrap();
         // Attempts 300 ms apart leave room to kill the server between the second and third.
         let first = serve(dir.path(), &logs.path().join("first.log"), 300);
@@ -173,7 +129,7 @@ async fn attempts_counted_before_sigkill_still_total_five() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let before = attempts_logged(&first.log());
-        kill(first).await;
+        first.kill_async().await;
         assert_eq!(before, [1, 2]);
 
         let second = serve(dir.path(), &logs.path().join("second.log"), 300);
@@ -187,7 +143,7 @@ async fn attempts_counted_before_sigkill_still_total_five() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let after = attempts_logged(&second.log());
-        kill(second).await;
+        second.kill_async().await;
         assert_eq!(
             after,
             [3, 4, 5],

@@ -9,8 +9,8 @@ mod runtime_support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use metrics_support::{eventually, has, parse, sum, within};
-use runtime_support::{init_input, toggle_code};
+use metrics_support::{eventually, has, parse, sum};
+use runtime_support::{init_input, toggle_code, within};
 use serde_json::json;
 use statewire::ids::{InstanceKey, InstanceName, MachineName, MachineVersionId};
 use statewire::metrics::{self, runtime as rm, store as sm};

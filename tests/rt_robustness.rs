@@ -99,17 +99,11 @@ async fn protocol_garbage_after_the_upgrade_ends_that_connection_only() {
         let s = toggle_server(|_| {}).await;
         let token = user(&s, "a").await;
         let addr = s.running().addr();
-        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let handshake = format!(
-            "GET /rt?token={token} HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\n\
-             sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        );
-        tcp.write_all(handshake.as_bytes()).await.unwrap();
-        let mut head = vec![0u8; 1024];
-        let n = tcp.read(&mut head).await.unwrap();
-        assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 101"));
+        let mut tcp = upgraded(addr, &token).await;
         // An unmasked frame with reserved bits and opcode set: a protocol violation.
-        tcp.write_all(&[0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]).await.unwrap();
+        tcp.write_all(&[0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+            .await
+            .unwrap();
         let mut rest = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut rest)).await;
 

@@ -6,7 +6,7 @@ mod rt_support;
 
 use std::time::Duration;
 
-use http_support::within;
+use http_support::{within, TestServer};
 use rt_support::{create, toggle, toggle_server, user, WsClient};
 use serde_json::{json, Value};
 
@@ -14,6 +14,17 @@ fn keys_of(v: &Value) -> Vec<&str> {
     let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort();
     keys
+}
+
+/// A toggle server where user `a` has created instance `a`, and a connection of `a`'s that
+/// has subscribed to it under `request_id` (the answering update not read yet).
+async fn subscribed(request_id: &str) -> (TestServer, String, WsClient) {
+    let s = toggle_server(|_| {}).await;
+    let token = user(&s, "a").await;
+    create(&s, &token, "a").await;
+    let mut ws = WsClient::connect(s.running().addr(), &token).await;
+    ws.subscribe("a", request_id).await;
+    (s, token, ws)
 }
 
 #[tokio::test]
@@ -59,11 +70,7 @@ async fn subscribing_pushes_the_current_state_at_once_with_every_field() {
 #[tokio::test]
 async fn updates_caused_by_http_events_arrive_in_order_with_increasing_ts() {
     within(120, async {
-        let s = toggle_server(|_| {}).await;
-        let token = user(&s, "a").await;
-        create(&s, &token, "a").await;
-        let mut ws = WsClient::connect(s.running().addr(), &token).await;
-        ws.subscribe("a", "r1").await;
+        let (s, token, mut ws) = subscribed("r1").await;
         let first = ws.next_json().await;
 
         let mut replies = Vec::new();
@@ -98,11 +105,7 @@ async fn updates_caused_by_http_events_arrive_in_order_with_increasing_ts() {
 #[tokio::test]
 async fn unsubscribing_stops_updates() {
     within(120, async {
-        let s = toggle_server(|_| {}).await;
-        let token = user(&s, "a").await;
-        create(&s, &token, "a").await;
-        let mut ws = WsClient::connect(s.running().addr(), &token).await;
-        ws.subscribe("a", "r1").await;
+        let (s, token, mut ws) = subscribed("r1").await;
         ws.next_json().await;
         toggle(&s, &token, "a").await;
         assert_eq!(ws.next_json().await["state"], "on");
@@ -120,11 +123,7 @@ async fn unsubscribing_stops_updates() {
 #[tokio::test]
 async fn a_second_subscriber_on_the_connection_keeps_the_subscription_until_the_last_unsubscribe() {
     within(120, async {
-        let s = toggle_server(|_| {}).await;
-        let token = user(&s, "a").await;
-        create(&s, &token, "a").await;
-        let mut ws = WsClient::connect(s.running().addr(), &token).await;
-        ws.subscribe("a", "one").await;
+        let (s, token, mut ws) = subscribed("one").await;
         ws.next_json().await;
         ws.subscribe("a", "two").await;
         assert_eq!(
@@ -229,11 +228,7 @@ async fn bad_tokens_and_non_websocket_requests_are_refused_before_switching_prot
 #[tokio::test]
 async fn deleting_the_instance_ends_its_subscriptions_with_a_404_error() {
     within(120, async {
-        let s = toggle_server(|_| {}).await;
-        let token = user(&s, "a").await;
-        create(&s, &token, "a").await;
-        let mut ws = WsClient::connect(s.running().addr(), &token).await;
-        ws.subscribe("a", "sub-1").await;
+        let (s, token, mut ws) = subscribed("sub-1").await;
         ws.next_json().await;
 
         use base64::Engine as _;

@@ -26,6 +26,19 @@ async fn initial(rt: &Runtime, code: &MachineCode) -> Step {
     step
 }
 
+/// A runtime on a fresh cache directory, tuned by `tweak`, and the initial step of the test
+/// machine `name` on it; the directory lives as long as the first element is kept.
+async fn started(
+    name: &'static str,
+    tweak: impl FnOnce(&mut RuntimeConfig),
+) -> (tempfile::TempDir, Runtime, MachineCode, Step) {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime_with(dir.path(), tweak);
+    let code = js_code(name).await;
+    let idle = initial(&rt, &code).await;
+    (dir, rt, code, idle)
+}
+
 /// Sends `event` from `from` on a pooled guest and expects the step to pin it.
 async fn pinned_step(
     rt: &Runtime,
@@ -59,10 +72,7 @@ fn json_response(body: &Value) -> Value {
 #[tokio::test]
 async fn a_fetching_service_runs_on_its_pinned_guest_until_done() {
     within(300, async {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = runtime_with(dir.path(), |_| {});
-        let code = js_code("effects-v4").await;
-        let idle = initial(&rt, &code).await;
+        let (_dir, rt, code, idle) = started("effects-v4", |_| {}).await;
 
         let (loading, mut pinned, token) =
             pinned_step(&rt, &code, &idle, json!({"type": "LOAD", "id": 7})).await;
@@ -114,10 +124,7 @@ async fn a_fetching_service_runs_on_its_pinned_guest_until_done() {
 #[tokio::test]
 async fn a_failed_fetch_ends_the_service_with_error_platform() {
     within(300, async {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = runtime_with(dir.path(), |_| {});
-        let code = js_code("effects-v4").await;
-        let idle = initial(&rt, &code).await;
+        let (_dir, rt, code, idle) = started("effects-v4", |_| {}).await;
         let (loading, mut pinned, token) =
             pinned_step(&rt, &code, &idle, json!({"type": "LOAD", "id": 8})).await;
 
@@ -144,10 +151,7 @@ async fn a_failed_fetch_ends_the_service_with_error_platform() {
 #[tokio::test]
 async fn a_discarded_token_never_releases_what_its_step_held_back() {
     within(300, async {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = runtime_with(dir.path(), |_| {});
-        let code = js_code("effects-v4").await;
-        let idle = initial(&rt, &code).await;
+        let (_dir, rt, code, idle) = started("effects-v4", |_| {}).await;
 
         // The fetch inside `assign` is made during the pure step and held back under the
         // token; an uncommitted step's token is discarded and its fetch never shows.
@@ -180,10 +184,7 @@ async fn a_discarded_token_never_releases_what_its_step_held_back() {
 #[tokio::test]
 async fn stopping_a_service_aborts_its_fetch_and_drops_its_result() {
     within(300, async {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = runtime_with(dir.path(), |_| {});
-        let code = js_code("effects-v4").await;
-        let idle = initial(&rt, &code).await;
+        let (_dir, rt, code, idle) = started("effects-v4", |_| {}).await;
         let (_, mut pinned, token) =
             pinned_step(&rt, &code, &idle, json!({"type": "LOAD", "id": 9})).await;
         let (op_id, _) = only_fetch(&pinned.run_effects(token).await.unwrap());
@@ -208,10 +209,7 @@ async fn stopping_a_service_aborts_its_fetch_and_drops_its_result() {
 #[tokio::test]
 async fn a_timer_in_a_service_is_a_sleep_operation() {
     within(300, async {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = runtime_with(dir.path(), |_| {});
-        let code = js_code("effects-v4").await;
-        let idle = initial(&rt, &code).await;
+        let (_dir, rt, code, idle) = started("effects-v4", |_| {}).await;
         let (_, mut pinned, token) = pinned_step(&rt, &code, &idle, json!({"type": "NAP"})).await;
 
         let started = pinned.run_effects(token).await.unwrap();
@@ -347,10 +345,10 @@ async fn a_runaway_service_loses_its_guest_and_the_runtime_keeps_serving() {
 #[tokio::test]
 async fn a_call_abandoned_by_its_caller_loses_the_guest() {
     within(300, async {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = runtime_with(dir.path(), |c| c.call_deadline = Duration::from_millis(500));
-        let code = js_code("effects-v4").await;
-        let idle = initial(&rt, &code).await;
+        let (_dir, rt, code, idle) = started("effects-v4", |c| {
+            c.call_deadline = Duration::from_millis(500)
+        })
+        .await;
         let (_, mut pinned, token) = pinned_step(&rt, &code, &idle, json!({"type": "SPIN"})).await;
 
         let abandoned =
@@ -389,10 +387,8 @@ async fn a_call_abandoned_by_its_caller_loses_the_guest() {
 #[tokio::test]
 async fn a_service_that_exhausts_the_heap_fails_and_its_guest_keeps_serving() {
     within(300, async {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = runtime_with(dir.path(), |c| c.memory_limit_bytes = 32 << 20);
-        let code = js_code("effects-v4").await;
-        let idle = initial(&rt, &code).await;
+        let (_dir, rt, code, idle) =
+            started("effects-v4", |c| c.memory_limit_bytes = 32 << 20).await;
         let (hogging, mut pinned, token) =
             pinned_step(&rt, &code, &idle, json!({"type": "HOG"})).await;
 
@@ -416,10 +412,7 @@ async fn a_service_that_exhausts_the_heap_fails_and_its_guest_keeps_serving() {
 #[tokio::test]
 async fn pinning_is_bounded_and_dropping_a_handle_frees_a_slot() {
     within(300, async {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = runtime_with(dir.path(), |c| c.max_pinned = 2);
-        let code = js_code("effects-v4").await;
-        let idle = initial(&rt, &code).await;
+        let (_dir, rt, code, idle) = started("effects-v4", |c| c.max_pinned = 2).await;
         let load = |id: u64| json!({"type": "LOAD", "id": id});
 
         let (_, first, _) = pinned_step(&rt, &code, &idle, load(1)).await;

@@ -11,25 +11,11 @@ mod services_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use http_support::{machines, within, Client, TestServer};
+use effects_support::{deployed_on_disk, state_of, stored};
+use http_support::{within, Client};
 use process_support::{Serve, Served};
 use serde_json::{json, Value};
 use services_support::{Backend, SERVICES_V4};
-use statewire::config::{Config, StoreKind};
-use statewire::server::Extensions;
-use statewire::store::embedded::EmbeddedStore;
-use statewire::store::{PageRequest, Store};
-
-async fn set_up() -> (tempfile::TempDir, String) {
-    let s = TestServer::start_with(
-        |c: &mut Config| c.store.kind = StoreKind::Embedded,
-        Extensions::default(),
-    )
-    .await;
-    machines::machine_with_version(&s, "svc", SERVICES_V4.as_bytes()).await;
-    let admin = s.admin_token.clone();
-    (s.shutdown().await, admin)
-}
 
 fn serve(dir: &Path, log: &Path) -> Served {
     let mut serve = Serve::embedded(dir);
@@ -38,21 +24,6 @@ fn serve(dir: &Path, log: &Path) -> Served {
         ("STATEWIRE_LOG", "statewire=info".to_owned()),
     ];
     serve.start(log)
-}
-
-async fn kill(served: Served) {
-    tokio::task::spawn_blocking(move || served.kill())
-        .await
-        .expect("kill");
-}
-
-async fn state_of(client: &Client, admin: &str, instance: &str) -> Value {
-    let r = client
-        .authed(admin)
-        .get(&format!("/machines/svc/i/{instance}"))
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    r.json()["state"].clone()
 }
 
 async fn post(client: &Client, admin: &str, path: &str, body: Value) -> Value {
@@ -75,21 +46,12 @@ async fn wait_until(what: &str, log: impl Fn() -> String, mut done: impl FnMut()
 
 /// Event types of the stored history, oldest first, read once no server runs.
 async fn stored_history(dir: &Path, instance: &str) -> Vec<String> {
-    let store = EmbeddedStore::open(dir).expect("the store opens");
-    let key = effects_support::key("svc", instance);
-    let page = PageRequest {
-        cursor: None,
-        limit: 100,
-    };
-    let mut history = store.list_transitions(&key, &page).await.unwrap().items;
-    history.reverse();
-    let record = store.load_instance(&key).await.unwrap().expect("instance");
+    let (record, history) = stored(dir, "svc", instance).await;
     assert!(
         record.effects.services.is_empty(),
         "{:?}",
         record.effects.services
     );
-    store.shutdown().await.unwrap();
     history
         .iter()
         .map(|t| t.event["type"].as_str().unwrap_or("").to_owned())
@@ -99,7 +61,7 @@ async fn stored_history(dir: &Path, instance: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_service_cut_off_by_sigkill_fails_once_the_server_is_back() {
     within(180, async {
-        let (dir, admin) = set_up().await;
+        let (dir, admin) = deployed_on_disk("svc", SERVICES_V4).await;
         let backend = Backend::start().await;
         let logs = tempfile::tempdir().unwrap();
         let first = serve(dir.path(), &logs.path().join("first.log"));
@@ -129,13 +91,13 @@ async fn a_service_cut_off_by_sigkill_fails_once_the_server_is_back() {
         )
         .await;
         tokio::time::sleep(Duration::from_millis(50)).await;
-        kill(first).await;
+        first.kill_async().await;
         pending.abort();
 
         let second = serve(dir.path(), &logs.path().join("second.log"));
         let client = Client::new(second.addr);
         let started = Instant::now();
-        while state_of(&client, &admin, "h").await != json!("failed") {
+        while state_of(&client, &admin, "svc", "h").await != json!("failed") {
             assert!(
                 started.elapsed() < Duration::from_secs(5),
                 "{}",
@@ -146,7 +108,7 @@ async fn a_service_cut_off_by_sigkill_fails_once_the_server_is_back() {
         println!("failed {:?} after the restart", started.elapsed());
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(backend.count("/hang"), 1, "the service ran twice");
-        kill(second).await;
+        second.kill_async().await;
         assert_eq!(
             stored_history(dir.path(), "h").await,
             ["HANG", "error.platform.hang"]
@@ -158,7 +120,7 @@ async fn a_service_cut_off_by_sigkill_fails_once_the_server_is_back() {
 #[tokio::test]
 async fn a_restart_replays_no_custom_action() {
     within(180, async {
-        let (dir, admin) = set_up().await;
+        let (dir, admin) = deployed_on_disk("svc", SERVICES_V4).await;
         let backend = Backend::start().await;
         let logs = tempfile::tempdir().unwrap();
         let first = serve(dir.path(), &logs.path().join("first.log"));
@@ -178,11 +140,14 @@ async fn a_restart_replays_no_custom_action() {
             || backend.count("/count") == 1,
         )
         .await;
-        kill(first).await;
+        first.kill_async().await;
 
         let second = serve(dir.path(), &logs.path().join("second.log"));
         let client = Client::new(second.addr);
-        assert_eq!(state_of(&client, &admin, "n").await, json!("counted"));
+        assert_eq!(
+            state_of(&client, &admin, "svc", "n").await,
+            json!("counted")
+        );
         let back = json!({"event": {"type": "BACK"}});
         post(&client, &admin, "/machines/svc/i/n/events", back).await;
         let again = json!({"event": {"type": "COUNT"}});
@@ -195,7 +160,7 @@ async fn a_restart_replays_no_custom_action() {
         .await;
         tokio::time::sleep(Duration::from_millis(150)).await;
         assert_eq!(backend.count("/count"), 2, "a count was replayed");
-        kill(second).await;
+        second.kill_async().await;
         assert_eq!(
             stored_history(dir.path(), "n").await,
             ["COUNT", "BACK", "COUNT"]

@@ -6,15 +6,17 @@
 pub mod machines;
 pub mod metrics_load;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use statewire::config::Config;
+use statewire::config::{Config, StoreKind};
 use statewire::ids::{InstanceKey, InstanceName, MachineName};
 use statewire::server::Extensions;
+use statewire::store::embedded::EmbeddedStore;
 use statewire::store::{EffectState, InstanceRecord, PageRequest, Store, TransitionRecord};
 
-use crate::http_support::{machines as upload, Reply, TestServer};
+use crate::http_support::{machines as upload, Client, Reply, TestServer};
 
 /// Retry interval in tests: short, so five attempts take a quarter of a second.
 pub const RETRY_MS: u64 = 50;
@@ -50,6 +52,19 @@ pub async fn deploy(s: &TestServer, machine: &str, code: &str) -> String {
     upload::machine_with_version(s, machine, code.as_bytes()).await
 }
 
+/// Deploys `code` as machine `machine` on a fresh embedded data directory, then stops that
+/// server; answers the directory and an admin token for whatever serves it next.
+pub async fn deployed_on_disk(machine: &str, code: &str) -> (tempfile::TempDir, String) {
+    let s = TestServer::start_with(
+        |c| c.store.kind = StoreKind::Embedded,
+        Extensions::default(),
+    )
+    .await;
+    deploy(&s, machine, code).await;
+    let admin = s.admin_token.clone();
+    (s.shutdown().await, admin)
+}
+
 /// Creates an instance as the admin; answers the reply body.
 pub async fn create(s: &TestServer, machine: &str, instance: &str) -> Value {
     create_with(s, machine, instance, json!({})).await
@@ -81,6 +96,17 @@ pub async fn send(s: &TestServer, machine: &str, instance: &str, event: Value) -
 pub async fn send_ok(s: &TestServer, machine: &str, instance: &str, event: Value) -> Value {
     let r = send(s, machine, instance, event).await;
     assert_eq!(r.status, 200, "event: {:?}", r.body);
+    r.json()["state"].clone()
+}
+
+/// The instance's current state value, read as `admin` through `client` (a server this
+/// test does not hold as a [`TestServer`], such as the binary run as a child process).
+pub async fn state_of(client: &Client, admin: &str, machine: &str, instance: &str) -> Value {
+    let r = client
+        .authed(admin)
+        .get(&format!("/machines/{machine}/i/{instance}"))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
     r.json()["state"].clone()
 }
 
@@ -174,6 +200,20 @@ pub async fn transitions(
         .items;
     items.reverse();
     items
+}
+
+/// The record and history (oldest first) an embedded data directory holds, read once no
+/// server runs on it.
+pub async fn stored(
+    dir: &Path,
+    machine: &str,
+    instance: &str,
+) -> (InstanceRecord, Vec<TransitionRecord>) {
+    let store = EmbeddedStore::open(dir).expect("the store opens");
+    let found = record(&store, machine, instance).await;
+    let history = transitions(&store, machine, instance).await;
+    store.shutdown().await.unwrap();
+    (found, history)
 }
 
 /// Checks that a timer armed at `armed_ms` with `delay_ms` was delivered at `fired_ms`:

@@ -2,8 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod prometheus;
+
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::Duration;
 
 /// One sample line: `name{label="value",…} value`.
@@ -101,13 +102,4 @@ pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> boo
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Runs `test` and fails it if it takes longer than `secs`.
-pub mod prometheus;
-
-pub async fn within<T>(secs: u64, test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), test)
-        .await
-        .expect("the test ran past its timeout")
 }

@@ -103,6 +103,13 @@ impl Served {
         self.child.wait().expect("reap the server");
     }
 
+    /// `kill` from async code: the reaping wait runs off the runtime's worker threads.
+    pub async fn kill_async(self) {
+        tokio::task::spawn_blocking(move || self.kill())
+            .await
+            .expect("kill");
+    }
+
     /// The server's log so far, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()

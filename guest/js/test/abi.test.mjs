@@ -1,10 +1,9 @@
 // The ABI surface of the glue: loading, input checks, error kinds, authorizers and logs.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { OP, bundle, bundleSource, guestFor, ok, run } from './harness.mjs';
+import { AUTHORIZERS, OP, bundle, bundleSource, guestFor, ok, run } from './harness.mjs';
 
 const TIMEOUT = { timeout: 20_000 };
-const AUTHORIZERS = 'export const allowRead = () => true; export const allowWrite = () => true;';
 
 async function loadError(source) {
   const guest = await guestFor(source);

@@ -4,14 +4,13 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
-import { bundle, bundleSource, guestFor, ok } from './harness.mjs';
+import { AUTHORIZERS, bundle, bundleSource, guestFor, ok } from './harness.mjs';
 import { hostFor, jsonAnswer } from './host.mjs';
 
 const require = createRequire(import.meta.url);
 const { interpret } = require('xstate');
 const { SimulatedClock } = require('xstate/lib/SimulatedClock');
 const TIMEOUT = { timeout: 20_000 };
-const AUTHORIZERS = 'export const allowRead = () => true; export const allowWrite = () => true;';
 
 describe('xstate 4 child machines', () => {
   test('an invoked machine runs in the guest and ends like under the interpreter', TIMEOUT, async () => {

@@ -3,26 +3,14 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
-import { bundle, bundleSource, guestFor, ok } from './harness.mjs';
-import { hostFor, jsonAnswer } from './host.mjs';
+import { AUTHORIZERS, bundle, bundleSource, guestFor, ok } from './harness.mjs';
+import { hostFor, jsonAnswer, withFetch } from './host.mjs';
 
 const require = createRequire(import.meta.url);
 const { interpret } = require('xstate');
 const { waitFor } = require('xstate/lib/waitFor');
 const TIMEOUT = { timeout: 20_000 };
-const AUTHORIZERS = 'export const allowRead = () => true; export const allowWrite = () => true;';
 const USER = { id: 7, name: 'Ada' };
-
-/** Runs `fn` with `globalThis.fetch` replaced, for XState's interpreter running in Node. */
-async function withFetch(stub, fn) {
-  const dispatcher = globalThis.fetch;
-  globalThis.fetch = stub;
-  try {
-    return await fn();
-  } finally {
-    globalThis.fetch = dispatcher;
-  }
-}
 
 /** The loader under XState 4's interpreter; the fetch stub answers like `answer`. */
 async function interpreted(respond) {

@@ -3,22 +3,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createActor, waitFor } from 'xstate5';
-import { bundle, bundleSource, guestFor, ok } from './harness.mjs';
-import { hostFor, jsonAnswer } from './host.mjs';
+import { AUTHORIZERS, bundle, bundleSource, guestFor, ok } from './harness.mjs';
+import { hostFor, jsonAnswer, withFetch } from './host.mjs';
 
 const TIMEOUT = { timeout: 20_000 };
-const AUTHORIZERS = 'export const allowRead = () => true; export const allowWrite = () => true;';
 const USER = { id: 3, name: 'Grace' };
-
-async function withFetch(stub, fn) {
-  const dispatcher = globalThis.fetch;
-  globalThis.fetch = stub;
-  try {
-    return await fn();
-  } finally {
-    globalThis.fetch = dispatcher;
-  }
-}
 
 /** The machine as XState 5's own actor runs it, with `respond` standing in for the network. */
 async function actorRun(respond, events, until) {

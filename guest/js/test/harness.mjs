@@ -28,6 +28,9 @@ register(`data:text/javascript,${encodeURIComponent(hooks)}`);
 
 await import(pathToFileURL(join(dist, 'glue.js')).href);
 
+/** Authorizers that let every caller read and write, for machines under test. */
+export const AUTHORIZERS = 'export const allowRead = () => true; export const allowWrite = () => true;';
+
 export const OP = {
   configure: 0,
   load: 1,

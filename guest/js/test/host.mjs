@@ -83,3 +83,14 @@ export function hostFor(guest, { answer = () => ({ ok: false, error: 'no network
 export function jsonAnswer(body, status = 200) {
   return { ok: true, status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
+
+/** Runs `fn` with `globalThis.fetch` replaced, for XState's own interpreter running in Node. */
+export async function withFetch(stub, fn) {
+  const dispatcher = globalThis.fetch;
+  globalThis.fetch = stub;
+  try {
+    return await fn();
+  } finally {
+    globalThis.fetch = dispatcher;
+  }
+}
