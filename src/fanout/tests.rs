@@ -68,6 +68,21 @@ fn attach(
     Ok(subscription)
 }
 
+/// [`attach`] for full updates, with version 1 of a plain record as the state read.
+fn attach_plain(
+    hub: &Fanout,
+    topic: &Arc<Topic>,
+    outbox: &Arc<Outbox>,
+) -> Result<Arc<Subscription>, Retired> {
+    attach(
+        hub,
+        topic,
+        outbox,
+        Mode::default(),
+        &record(1, json!("s"), json!({})),
+    )
+}
+
 async fn commit(hub: &Fanout, key: &InstanceKey, record: &Arc<InstanceRecord>) {
     hub.on_commit(key, record, &[]);
     hub.flush().await;
@@ -114,14 +129,7 @@ async fn a_subscriber_that_does_not_take_its_updates_keeps_only_the_latest() {
     let k = key("a");
     let outbox = Outbox::new();
     let topic = hub.topic(&k);
-    attach(
-        &hub,
-        &topic,
-        &outbox,
-        Mode::default(),
-        &record(1, json!("s"), json!({})),
-    )
-    .unwrap();
+    attach_plain(&hub, &topic, &outbox).unwrap();
     for v in 2..=50 {
         commit(&hub, &k, &record(v, json!("s"), json!({"n": v}))).await;
     }
@@ -282,26 +290,13 @@ async fn deleting_the_instance_ends_its_subscriptions() {
     let k = key("a");
     let outbox = Outbox::new();
     let topic = hub.topic(&k);
-    attach(
-        &hub,
-        &topic,
-        &outbox,
-        Mode::default(),
-        &record(1, json!("s"), json!({})),
-    )
-    .unwrap();
+    attach_plain(&hub, &topic, &outbox).unwrap();
     drain(&outbox);
     hub.on_delete(&k);
     assert_eq!(drain(&outbox), vec![json!({"ended": "Deleted"})]);
     assert_eq!(hub.stats().topics, 0);
     // A subscribe racing the delete finds its topic retired and must look again.
-    let err = attach(
-        &hub,
-        &topic,
-        &outbox,
-        Mode::default(),
-        &record(1, json!("s"), json!({})),
-    );
+    let err = attach_plain(&hub, &topic, &outbox);
     assert!(err.is_err());
 }
 
@@ -331,14 +326,7 @@ async fn idle_topics_are_swept_and_used_ones_stay() {
     let hub = hub();
     let used = Outbox::new();
     let topic = hub.topic(&key("used"));
-    attach(
-        &hub,
-        &topic,
-        &used,
-        Mode::default(),
-        &record(1, json!("s"), json!({})),
-    )
-    .unwrap();
+    attach_plain(&hub, &topic, &used).unwrap();
     let _idle = hub.topic(&key("idle"));
     assert_eq!(hub.sweep(Duration::ZERO), 1);
     assert_eq!(hub.stats().topics, 1);
